@@ -1,0 +1,1 @@
+"""payouts: pays the winners of resolved challenges, exactly once."""

@@ -1,0 +1,3 @@
+from payouts.cli import main
+
+main()

@@ -1,0 +1,101 @@
+"""The FastAPI application: routes, error shapes, and the embedded worker's lifetime."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.exceptions import HTTPException
+
+from payouts.api import routes
+from payouts.api.deps import Unauthorized
+from payouts.config import Settings
+from payouts.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PayoutsError
+from payouts.storage.database import Database
+from payouts.worker.loop import PayoutWorker, WorkerThread
+from payouts.worker.wakeup import LocalWakeup
+
+log = logging.getLogger("payouts.api")
+
+_STATUS = {Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409, InvalidInput: 422}
+
+
+def create_app(
+    settings: Settings, db: Database | None = None, *, embedded_worker: bool | None = None
+) -> FastAPI:
+    database = db or Database(settings.database_url, pool_size=settings.db_pool_size)
+    run_worker = settings.embedded_worker if embedded_worker is None else embedded_worker
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        thread = None
+        if run_worker:
+            worker = PayoutWorker(database, settings, app.state.wakeup, name="embedded-worker")
+            thread = WorkerThread(worker)
+            thread.start()
+        yield
+        if thread is not None:
+            thread.stop()
+
+    app = FastAPI(
+        title="payouts",
+        summary="Pays out the winners of resolved challenges, in batches, exactly once.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.db = database
+    app.state.settings = settings
+    app.state.wakeup = LocalWakeup()
+    app.include_router(routes.router)
+    _install_error_handlers(app)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        with database.read() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PayoutsError)
+    async def domain_error(_: Request, exc: PayoutsError) -> JSONResponse:
+        return JSONResponse({"message": exc.message}, status_code=_STATUS.get(type(exc), 400))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(
+            {"message": _describe(exc), "errors": _jsonable(exc.errors())}, status_code=422
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"message": str(exc.detail)}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"message": "internal error; see the server log"}, status_code=500)
+
+
+def _describe(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        loc = [str(p) for p in error.get("loc", ()) if p != "body"]
+        where = ".".join(loc) or "body"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts[:5]) or "invalid request"
+
+
+def _jsonable(errors: object) -> list[dict[str, object]]:
+    out = []
+    for error in errors:  # type: ignore[attr-defined]
+        out.append({"loc": [str(p) for p in error.get("loc", ())], "msg": str(error.get("msg"))})
+    return out

@@ -1,0 +1,164 @@
+"""The /api/admin routes. Each opens its transaction, calls a service, and answers after
+the commit; write routes wake the workers once the job is durable."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from payouts.api.deps import Admin, AppSettings, Db, Reader, Wake, parse_id, parse_uuid
+from payouts.api.schemas import (
+    ChallengeOut,
+    EntryOut,
+    JobStatusOut,
+    NewChallenge,
+    NewStakes,
+    NewUser,
+    ResolutionOut,
+    ResultIn,
+    UserOut,
+)
+from payouts.domain.errors import InvalidInput
+from payouts.domain.staking import StakeItem
+from payouts.services import challenges, jobs, users
+from payouts.storage.tables import CHALLENGE_STATUSES, ENTRY_STATUSES, JOB_STATUSES
+
+router = APIRouter(prefix="/api/admin")
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED)
+def create_user(body: NewUser, db: Db, _: Admin) -> UserOut:
+    with db.write() as conn:
+        return UserOut.of(users.create_user(conn, body.username, body.balance))
+
+
+@router.get("/users/{user_id}")
+def get_user(user_id: str, db: Db, _: Reader) -> UserOut:
+    with db.read() as conn:
+        return UserOut.of(users.get_user(conn, parse_id(user_id, "user")))
+
+
+@router.post("/users/{user_id}/freeze")
+def freeze_user(user_id: str, db: Db, _: Admin) -> UserOut:
+    with db.write() as conn:
+        return UserOut.of(users.set_user_status(conn, parse_id(user_id, "user"), "frozen"))
+
+
+@router.post("/users/{user_id}/unfreeze")
+def unfreeze_user(user_id: str, db: Db, _: Admin) -> UserOut:
+    with db.write() as conn:
+        return UserOut.of(users.set_user_status(conn, parse_id(user_id, "user"), "active"))
+
+
+@router.post("/challenges", status_code=status.HTTP_201_CREATED)
+def create_challenge(body: NewChallenge, db: Db, settings: AppSettings, _: Admin) -> ChallengeOut:
+    fee = settings.platform_fee_bps if body.platform_fee_bps is None else body.platform_fee_bps
+    with db.write() as conn:
+        return ChallengeOut.of(challenges.create_challenge(conn, body.title, fee))
+
+
+@router.get("/challenges")
+def list_challenges(
+    db: Db,
+    _: Reader,
+    status_filter: Annotated[str | None, Query(alias="status")] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[ChallengeOut]:
+    if status_filter is not None and status_filter not in CHALLENGE_STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(CHALLENGE_STATUSES)}")
+    with db.read() as conn:
+        rows = challenges.list_challenges(conn, status=status_filter, search=q, limit=limit)
+    return [ChallengeOut.of(row) for row in rows]
+
+
+@router.get("/challenges/{challenge_id}")
+def get_challenge(challenge_id: str, db: Db, _: Reader) -> ChallengeOut:
+    with db.read() as conn:
+        return ChallengeOut.of(challenges.get_challenge(conn, parse_id(challenge_id, "challenge")))
+
+
+@router.post("/challenges/{challenge_id}/stakes", status_code=status.HTTP_201_CREATED)
+def place_stakes(challenge_id: str, body: NewStakes, db: Db, _: Admin) -> ChallengeOut:
+    cid = parse_id(challenge_id, "challenge")
+    items = [StakeItem(s.user_id, s.side, s.amount) for s in body.stakes]
+    with db.write() as conn:
+        return ChallengeOut.of(challenges.place_stakes(conn, cid, items))
+
+
+@router.post("/challenges/{challenge_id}/result")
+def resolve_challenge(
+    challenge_id: str, body: ResultIn, db: Db, wake: Wake, _: Admin
+) -> ResolutionOut:
+    cid = parse_id(challenge_id, "challenge")
+    with db.write() as conn:
+        resolution = challenges.resolve(conn, cid, body.result)
+    wake.notify()
+    job_id = str(resolution.job_id) if resolution.job_id else None
+    if resolution.job_kind == "payout":
+        message = f"Challenge result set to {body.result}. Payouts queued for processing."
+    elif resolution.job_kind == "refund":
+        message = f"Challenge result set to {body.result}. Refunds queued for processing."
+    else:
+        message = f"Challenge result set to {body.result}. Nobody staked; nothing to pay."
+    return ResolutionOut(
+        challenge=ChallengeOut.of(resolution.challenge),
+        payout_job_id=job_id if resolution.job_kind == "payout" else None,
+        refund_job_id=job_id if resolution.job_kind == "refund" else None,
+        message=message,
+    )
+
+
+@router.get("/payout-jobs")
+def list_jobs(
+    db: Db,
+    _: Reader,
+    status_filter: Annotated[str | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[JobStatusOut]:
+    statuses = [s for s in (status_filter or "").split(",") if s]
+    unknown = [s for s in statuses if s not in JOB_STATUSES]
+    if unknown:
+        raise InvalidInput(f"unknown job status {unknown[0]!r}; use {', '.join(JOB_STATUSES)}")
+    with db.read() as conn:
+        return [JobStatusOut.of(row) for row in jobs.list_jobs(conn, statuses, limit)]
+
+
+@router.get("/payout-jobs/{job_id}/status")
+def job_status(job_id: str, db: Db, _: Reader) -> JobStatusOut:
+    with db.read() as conn:
+        return JobStatusOut.of(jobs.get_job(conn, parse_uuid(job_id, "payout job")))
+
+
+@router.post("/payout-jobs/{job_id}/trigger", status_code=status.HTTP_202_ACCEPTED)
+def trigger_job(job_id: str, db: Db, wake: Wake, _: Admin) -> JobStatusOut:
+    with db.write() as conn:
+        job = jobs.trigger(conn, parse_uuid(job_id, "payout job"))
+    wake.notify()
+    return JobStatusOut.of(job)
+
+
+@router.post("/payout-jobs/{job_id}/retry")
+def retry_job(job_id: str, db: Db, wake: Wake, _: Admin) -> JobStatusOut:
+    with db.write() as conn:
+        job = jobs.retry(conn, parse_uuid(job_id, "payout job"))
+    wake.notify()
+    return JobStatusOut.of(job)
+
+
+@router.get("/payout-jobs/{job_id}/entries")
+def job_entries(
+    job_id: str,
+    db: Db,
+    _: Reader,
+    status_filter: Annotated[str | None, Query(alias="status")] = None,
+    after_id: Annotated[int, Query(alias="afterId", ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[EntryOut]:
+    if status_filter is not None and status_filter not in ENTRY_STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(ENTRY_STATUSES)}")
+    jid = parse_uuid(job_id, "payout job")
+    with db.read() as conn:
+        rows = jobs.list_entries(conn, jid, status_filter, after_id=after_id, limit=limit)
+    return [EntryOut.of(row) for row in rows]

@@ -1,0 +1,169 @@
+"""Request and response bodies. JSON keys are camelCase, as in the seed's API."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+from sqlalchemy import RowMapping
+
+from payouts.clock import iso_utc
+from payouts.domain.money import MAX_BALANCE, MAX_FEE_BPS, MAX_STAKE
+
+
+class Body(BaseModel):
+    """Requests: strict types (no "5" for 5, no 1.0 for 1), unknown fields refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", strict=True
+    )
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+Username = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+]
+Coins = Annotated[int, Field(ge=0, le=MAX_BALANCE)]
+StakeCoins = Annotated[int, Field(ge=1, le=MAX_STAKE)]
+Side = Literal["challenger", "challenged"]
+Result = Literal["challenger_won", "challenged_won", "draw"]
+
+
+class NewUser(Body):
+    username: Username
+    balance: Coins = 0
+
+
+class UserOut(Out):
+    id: int
+    username: str
+    balance: int
+    status: str
+
+    @classmethod
+    def of(cls, row: RowMapping) -> UserOut:
+        return cls(id=row["id"], username=row["username"], balance=row["balance"],
+                   status=row["status"])
+
+
+class NewChallenge(Body):
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+    platform_fee_bps: Annotated[int, Field(ge=0, le=MAX_FEE_BPS)] | None = None
+
+
+class ChallengeOut(Out):
+    id: int
+    title: str
+    status: str
+    result: str | None
+    platform_fee_bps: int
+    challenger_stake_total: int
+    challenged_stake_total: int
+    challenger_count: int
+    challenged_count: int
+    created_at: str
+    resolved_at: str | None
+
+    @classmethod
+    def of(cls, row: RowMapping) -> ChallengeOut:
+        return cls(
+            id=row["id"], title=row["title"], status=row["status"], result=row["result"],
+            platform_fee_bps=row["platform_fee_bps"],
+            challenger_stake_total=row["challenger_stake_total"],
+            challenged_stake_total=row["challenged_stake_total"],
+            challenger_count=row["challenger_count"], challenged_count=row["challenged_count"],
+            created_at=iso_utc(row["created_at"]) or "", resolved_at=iso_utc(row["resolved_at"]),
+        )
+
+
+class StakeIn(Body):
+    user_id: Annotated[int, Field(ge=1)]
+    side: Side
+    amount: StakeCoins
+
+
+class NewStakes(Body):
+    stakes: Annotated[list[StakeIn], Field(min_length=1, max_length=10_000)]
+
+
+class ResultIn(Body):
+    result: Result
+
+
+class ResolutionOut(Out):
+    challenge: ChallengeOut
+    payout_job_id: str | None
+    refund_job_id: str | None
+    message: str
+
+
+class JobStatusOut(Out):
+    job_id: str
+    challenge_id: int
+    kind: str
+    status: str
+    total_winners: int
+    processed_winners: int
+    failed_winners: int
+    progress_percent: int
+    total_pool: int
+    platform_fee: int
+    created_at: str
+    started_at: str | None
+    completed_at: str | None
+    error: str | None
+
+    @classmethod
+    def of(cls, row: RowMapping) -> JobStatusOut:
+        total, done = row["total_winners"], row["processed_winners"]
+        return cls(
+            job_id=str(row["id"]), challenge_id=row["challenge_id"], kind=row["kind"],
+            status=row["status"], total_winners=total, processed_winners=done,
+            failed_winners=row["failed_winners"],
+            # floor: it never says 100 before every winner is paid
+            progress_percent=100 * done // total if total else 100,
+            total_pool=row["total_pool"], platform_fee=row["platform_fee"],
+            created_at=iso_utc(row["created_at"]) or "", started_at=iso_utc(row["started_at"]),
+            completed_at=iso_utc(row["completed_at"]), error=row["error"],
+        )
+
+
+class EntryOut(Out):
+    id: int
+    job_id: str
+    user_id: int
+    amount: int
+    status: str
+    attempts: int
+    error: str | None
+    created_at: str
+    processed_at: str | None
+
+    @classmethod
+    def of(cls, row: RowMapping) -> EntryOut:
+        return cls(
+            id=row["id"], job_id=str(row["job_id"]), user_id=row["user_id"],
+            amount=row["amount"], status=row["status"], attempts=row["attempts"],
+            error=row["error"], created_at=iso_utc(row["created_at"]) or "",
+            processed_at=iso_utc(row["processed_at"]),
+        )
+
+
+class ErrorOut(BaseModel):
+    message: str
+
+
+def parse_job_id(raw: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(by_alias=True)

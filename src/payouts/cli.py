@@ -1,0 +1,129 @@
+"""The `payouts` command: serve, worker, migrate, demo."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+from payouts import logs
+from payouts.config import Settings
+from payouts.storage import migrate as migrations
+from payouts.storage.database import Database
+
+app = typer.Typer(help="Pays out the winners of resolved challenges.", no_args_is_help=True,
+                  add_completion=False)
+log = logging.getLogger("payouts")
+
+
+def _settings(**overrides: object) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _open(settings: Settings) -> Database:
+    logs.configure(settings.log_format, settings.log_level)
+    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    migrations.upgrade(db)
+    return db
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [env PAYOUTS_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env PAYOUTS_PORT]")] = None,
+    worker: Annotated[
+        bool | None, typer.Option("--worker/--no-worker",
+                                  help="Run the payout worker in this process"
+                                       " [env PAYOUTS_EMBEDDED_WORKER]")
+    ] = None,
+) -> None:
+    """Run the HTTP API (and, unless --no-worker, an embedded payout worker)."""
+    import uvicorn
+
+    from payouts.api.app import create_app
+    from payouts.services import tokens
+
+    settings = _settings(host=host, port=port, embedded_worker=worker)
+    db = _open(settings)
+    if not settings.admin_token:
+        with db.write() as conn:
+            token = tokens.ensure_bootstrap_token(conn)
+        if token:
+            typer.echo(f"Admin token (shown once, store it now): {token}", err=True)
+    typer.echo(f"payouts on http://{settings.host}:{settings.port} "
+               f"({db.url.get_backend_name()})", err=True)
+    uvicorn.run(create_app(settings, db), host=settings.host, port=settings.port,
+                log_config=None, access_log=False)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Worker loops in this process")] = 1,
+    once: Annotated[bool, typer.Option(help="Process what is queued now, then exit")] = False,
+) -> None:
+    """Run payout workers alone (no HTTP API)."""
+    from payouts.worker.loop import PayoutWorker, WorkerThread
+    from payouts.worker.wakeup import wakeup_for
+
+    settings = _settings()
+    db = _open(settings)
+    if once:
+        PayoutWorker(db, settings, wakeup_for(db)).run_until_idle()
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    threads = [
+        WorkerThread(PayoutWorker(db, settings, wakeup_for(db), name=f"worker-{n}"))
+        for n in range(concurrency)
+    ]
+    for thread in threads:
+        thread.start()
+    stop.wait()
+    log.info("stopping: finishing the batches in flight")
+    for thread in threads:
+        thread.stop()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (Alembic upgrade to head)."""
+    settings = _settings()
+    db = _open(settings)
+    typer.echo(f"database at head ({db.url.get_backend_name()})")
+
+
+@app.command()
+def demo(
+    winners: Annotated[int, typer.Option(min=1, help="Players on the winning side")] = 1000,
+    losers: Annotated[int, typer.Option(min=0, help="Players on the losing side")] = 1000,
+    fee_bps: Annotated[int | None, typer.Option(min=0, max=10_000, help="Platform fee")] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same stakes")] = 1,
+) -> None:
+    """Create an open demo challenge with staked players, ready to resolve."""
+    from payouts.services.demo import create_demo
+
+    settings = _settings()
+    db = _open(settings)
+    with db.write() as conn:
+        made = create_demo(conn, winners, losers,
+                           settings.platform_fee_bps if fee_bps is None else fee_bps, seed)
+    base = f"http://{settings.host}:{settings.port}/api/admin"
+    token = settings.admin_token
+    auth = f"Authorization: Bearer {token or '$PAYOUTS_ADMIN_TOKEN'}"
+    typer.echo("# resolve it:")
+    typer.echo(f"curl -s -X POST -H \"{auth}\" -H 'Content-Type: application/json' "
+               f"-d '{{\"result\": \"challenger_won\"}}' {base}/challenges/{made.challenge_id}/result")
+    typer.echo("# then watch the job it returns:")
+    typer.echo(f"curl -s -H \"{auth}\" {base}/payout-jobs/<payoutJobId>/status")
+    typer.echo(json.dumps({"challengeId": made.challenge_id, "winners": winners,
+                           "losers": losers, "adminToken": token}))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Pure domain logic: money rules, payout math and errors. No I/O here."""

@@ -1,0 +1,175 @@
+"""Challenges: create, stake, resolve. Resolving is O(1): it writes one job row."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, RowMapping, bindparam, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from payouts.clock import utcnow
+from payouts.domain.errors import Conflict, NotFound
+from payouts.domain.jobs import SideTotals, plan_job
+from payouts.domain.staking import Player, Position, StakeItem, StakePlan, plan_stakes
+from payouts.storage import queue
+from payouts.storage.tables import challenges, payout_jobs, stakes, transactions, users
+
+
+def create_challenge(conn: Connection, title: str, fee_bps: int) -> RowMapping:
+    return conn.execute(
+        insert(challenges)
+        .values(title=title, status="open", platform_fee_bps=fee_bps, created_at=utcnow())
+        .returning(*challenges.c)
+    ).mappings().one()
+
+
+def get_challenge(conn: Connection, challenge_id: int, *, lock: bool = False) -> RowMapping:
+    query = select(challenges).where(challenges.c.id == challenge_id)
+    if lock:
+        query = query.with_for_update()
+    challenge = conn.execute(query).mappings().first()
+    if challenge is None:
+        raise NotFound(f"challenge {challenge_id} not found")
+    return challenge
+
+
+def list_challenges(
+    conn: Connection, *, status: str | None = None, search: str | None = None, limit: int = 100
+) -> Sequence[RowMapping]:
+    query = select(challenges).order_by(challenges.c.id.desc()).limit(limit)
+    if status:
+        query = query.where(challenges.c.status == status)
+    if search:
+        pattern = f"%{search}%"
+        query = query.where(
+            or_(challenges.c.title.ilike(pattern), challenges.c.id == _int_or_none(search))
+        )
+    return conn.execute(query).mappings().all()
+
+
+def _int_or_none(text: str) -> int | None:
+    return int(text) if text.isdigit() and len(text) < 10 else None
+
+
+def place_stakes(conn: Connection, challenge_id: int, items: Sequence[StakeItem]) -> RowMapping:
+    """Debit and record every item, or nothing (InvalidInput names the first bad item)."""
+    challenge = get_challenge(conn, challenge_id, lock=True)
+    if challenge["status"] != "open":
+        raise Conflict(f"challenge {challenge_id} is {challenge['status']}; stakes are closed")
+    user_ids = sorted({item.user_id for item in items})
+    players = {
+        row.id: Player(balance=row.balance, active=row.status == "active")
+        for row in conn.execute(
+            select(users.c.id, users.c.balance, users.c.status)
+            .where(users.c.id.in_(user_ids))
+            .order_by(users.c.id)
+            .with_for_update()  # in id order, so concurrent stakers never deadlock
+        )
+    }
+    positions = {
+        row.user_id: Position(row.side, row.amount)
+        for row in conn.execute(
+            select(stakes.c.user_id, stakes.c.side, stakes.c.amount).where(
+                stakes.c.challenge_id == challenge_id, stakes.c.user_id.in_(user_ids)
+            )
+        )
+    }
+    pool_before = challenge["challenger_stake_total"] + challenge["challenged_stake_total"]
+    plan = plan_stakes(items, players, positions, pool_before)
+    _write_stakes(conn, challenge_id, items, plan)
+    return get_challenge(conn, challenge_id)
+
+
+def _write_stakes(
+    conn: Connection, challenge_id: int, items: Sequence[StakeItem], plan: StakePlan
+) -> None:
+    now = utcnow()
+    conn.execute(
+        update(users).values(balance=users.c.balance - bindparam("debit")).where(
+            users.c.id == bindparam("uid")
+        ),
+        [{"uid": uid, "debit": debit} for uid, debit in plan.debits.items()],
+    )
+    new = [
+        {"challenge_id": challenge_id, "user_id": uid, "side": p.side, "amount": p.amount,
+         "created_at": now}
+        for uid, p in plan.positions.items() if uid in plan.new_users
+    ]
+    if new:
+        conn.execute(insert(stakes), new)
+    grown = [
+        {"uid": uid, "amount": p.amount}
+        for uid, p in plan.positions.items() if uid not in plan.new_users
+    ]
+    if grown:
+        conn.execute(
+            update(stakes).values(amount=bindparam("amount")).where(
+                stakes.c.challenge_id == challenge_id, stakes.c.user_id == bindparam("uid")
+            ),
+            grown,
+        )
+    conn.execute(
+        insert(transactions),
+        [
+            {"user_id": item.user_id, "type": "challenge_stake", "amount": -item.amount,
+             "challenge_id": challenge_id, "created_at": now}
+            for item in items
+        ],
+    )
+    c = challenges.c
+    conn.execute(
+        update(challenges).where(c.id == challenge_id).values(
+            challenger_stake_total=c.challenger_stake_total + plan.side_amounts["challenger"],
+            challenged_stake_total=c.challenged_stake_total + plan.side_amounts["challenged"],
+            challenger_count=c.challenger_count + plan.side_new_counts["challenger"],
+            challenged_count=c.challenged_count + plan.side_new_counts["challenged"],
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    challenge: RowMapping
+    job_id: uuid.UUID | None
+    job_kind: str | None
+
+
+def resolve(conn: Connection, challenge_id: int, result: str) -> Resolution:
+    """Close the challenge and queue its one job, in the caller's transaction."""
+    now = utcnow()
+    c = challenges.c
+    challenge = conn.execute(
+        update(challenges)
+        .where(c.id == challenge_id, c.status == "open")
+        .values(status="resolved", result=result, resolved_at=now)
+        .returning(*challenges.c)
+    ).mappings().first()
+    if challenge is None:
+        existing = get_challenge(conn, challenge_id)
+        raise Conflict(
+            f"challenge {challenge_id} is already resolved ({existing['result']})"
+        )
+    totals = SideTotals(
+        challenge["challenger_stake_total"], challenge["challenged_stake_total"],
+        challenge["challenger_count"], challenge["challenged_count"],
+    )
+    plan = plan_job(result, totals, challenge["platform_fee_bps"])
+    if plan is None:
+        return Resolution(challenge, None, None)
+    job_id = uuid.uuid4()
+    try:
+        conn.execute(
+            insert(payout_jobs).values(
+                id=job_id, challenge_id=challenge_id, kind=plan.kind, status="queued",
+                total_winners=plan.total_winners, total_pool=plan.total_pool,
+                platform_fee=plan.platform_fee, winner_pool=plan.winner_pool,
+                winning_side=plan.winning_side, winning_total=plan.winning_total,
+                created_at=now,
+            )
+        )
+    except IntegrityError as exc:  # the UNIQUE challenge_id: another resolve won the race
+        raise Conflict(f"challenge {challenge_id} is already resolved") from exc
+    queue.announce_work(conn)
+    return Resolution(challenge, job_id, plan.kind)

@@ -1,0 +1,71 @@
+"""Admin API tokens. Only a SHA-256 of each token is stored; the token is shown once."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, RowMapping, func, insert, select, update
+
+from payouts.clock import utcnow
+from payouts.domain.errors import Conflict, NotFound
+from payouts.storage.tables import api_tokens
+
+BOOTSTRAP_NAME = "bootstrap"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(conn: Connection, name: str, role: str) -> str:
+    if conn.execute(select(api_tokens.c.id).where(api_tokens.c.name == name)).first():
+        raise Conflict(f"a token named {name!r} exists")
+    token = secrets.token_urlsafe(32)
+    conn.execute(
+        insert(api_tokens).values(
+            name=name, role=role, token_hash=hash_token(token), created_at=utcnow()
+        )
+    )
+    return token
+
+
+def role_of(conn: Connection, token: str) -> str | None:
+    """The role of a live token, or None. Looking up a hash reveals nothing about the
+    stored tokens through timing; the env token is compared with compare_digest."""
+    return conn.execute(
+        select(api_tokens.c.role).where(
+            api_tokens.c.token_hash == hash_token(token), api_tokens.c.revoked_at.is_(None)
+        )
+    ).scalar_one_or_none()
+
+
+def list_tokens(conn: Connection) -> Sequence[RowMapping]:
+    t = api_tokens.c
+    return conn.execute(
+        select(t.id, t.name, t.role, t.created_at, t.revoked_at).order_by(t.id)
+    ).mappings().all()
+
+
+def revoke_token(conn: Connection, name: str) -> None:
+    t = api_tokens.c
+    revoked = conn.execute(
+        update(api_tokens).where(t.name == name, t.revoked_at.is_(None)).values(revoked_at=utcnow())
+    ).rowcount
+    if not revoked:
+        raise NotFound(f"no live token named {name!r}")
+
+
+def ensure_bootstrap_token(conn: Connection) -> str | None:
+    """A first admin token when none is live; returns it (to print once) or None."""
+    live = conn.execute(
+        select(func.count()).where(api_tokens.c.revoked_at.is_(None), api_tokens.c.role == "admin")
+    ).scalar_one()
+    if live:
+        return None
+    name = BOOTSTRAP_NAME
+    taken = conn.execute(select(func.count()).where(api_tokens.c.name.like(f"{name}%"))).scalar_one()
+    if taken:
+        name = f"{name}-{taken + 1}"
+    return create_token(conn, name, "admin")

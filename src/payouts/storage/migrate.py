@@ -1,0 +1,26 @@
+"""Apply the Alembic migrations shipped inside the package."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, text
+
+from payouts.storage.database import Database
+
+# Any fixed number: serialises concurrent `migrate` runs (serve and workers starting at once).
+_MIGRATION_LOCK_KEY = 7_250_001
+
+
+def alembic_config(conn: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", "payouts.storage:migrations")
+    config.attributes["connection"] = conn
+    return config
+
+
+def upgrade(db: Database, revision: str = "head") -> None:
+    with db.write() as conn:
+        if db.is_postgres:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+        command.upgrade(alembic_config(conn), revision)

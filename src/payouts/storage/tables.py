@@ -1,0 +1,210 @@
+"""The schema, as SQLAlchemy Core tables. Money columns are BIGINT counts of coins.
+
+The migrations in `migrations/versions` create exactly this; a test compares the two.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+Timestamp = DateTime(timezone=True)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+USER_STATUSES = ("active", "frozen")
+SIDES = ("challenger", "challenged")
+CHALLENGE_STATUSES = ("open", "resolved")
+RESULTS = ("challenger_won", "challenged_won", "draw")
+JOB_KINDS = ("payout", "refund")
+JOB_STATUSES = ("queued", "running", "completed", "failed")
+ENTRY_STATUSES = ("pending", "completed", "failed")
+LEDGER_TYPES = ("deposit", "challenge_stake", "challenge_payout", "challenge_refund", "platform_fee")
+TOKEN_ROLES = ("admin", "viewer")
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("balance", BigInteger, nullable=False),  # coins
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("created_at", Timestamp, nullable=False),
+    CheckConstraint("balance >= 0", name="balance_not_negative"),
+    CheckConstraint(_one_of("status", USER_STATUSES), name="status"),
+)
+
+challenges = Table(
+    "challenges",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("status", String(16), nullable=False, server_default="open"),
+    Column("result", String(16)),
+    Column("platform_fee_bps", Integer, nullable=False),
+    # Per-side totals (coins) and counts, kept with each stake so resolving never scans.
+    Column("challenger_stake_total", BigInteger, nullable=False, server_default="0"),
+    Column("challenged_stake_total", BigInteger, nullable=False, server_default="0"),
+    Column("challenger_count", Integer, nullable=False, server_default="0"),
+    Column("challenged_count", Integer, nullable=False, server_default="0"),
+    Column("created_at", Timestamp, nullable=False),
+    Column("resolved_at", Timestamp),
+    CheckConstraint(_one_of("status", CHALLENGE_STATUSES), name="status"),
+    CheckConstraint(f"result IS NULL OR {_one_of('result', RESULTS)}", name="result"),
+    CheckConstraint("(status = 'open') = (result IS NULL)", name="resolved_has_result"),
+    CheckConstraint("platform_fee_bps BETWEEN 0 AND 10000", name="fee_bps"),
+)
+
+stakes = Table(
+    "stakes",
+    metadata,
+    Column("challenge_id", Integer, ForeignKey("challenges.id"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("side", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),  # coins
+    Column("created_at", Timestamp, nullable=False),
+    PrimaryKeyConstraint("challenge_id", "user_id"),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint(_one_of("side", SIDES), name="side"),
+    # Materialising a job walks one side of one challenge in user id order.
+    Index(None, "challenge_id", "side", "user_id"),
+)
+
+payout_jobs = Table(
+    "payout_jobs",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("challenge_id", Integer, ForeignKey("challenges.id"), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False, server_default="queued"),
+    Column("total_winners", Integer, nullable=False),
+    Column("processed_winners", Integer, nullable=False, server_default="0"),
+    Column("failed_winners", Integer, nullable=False, server_default="0"),
+    Column("total_pool", BigInteger, nullable=False),  # coins
+    Column("platform_fee", BigInteger, nullable=False),  # coins; 0 for refunds
+    Column("winner_pool", BigInteger, nullable=False),  # coins paid out by the entries
+    Column("winning_side", String(16)),  # NULL: a refund of both sides
+    Column("winning_total", BigInteger, nullable=False),  # coins staked by the paid users
+    # Planning state, set by the worker: the extra-coin cutoff, then entries by user id.
+    Column("planned", Boolean, nullable=False, server_default=text("false")),
+    Column("cutoff_remainder", BigInteger),
+    Column("cutoff_user_id", Integer),
+    Column("materialised_through", Integer),  # last user id with an entry
+    Column("materialised", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", Timestamp, nullable=False),
+    Column("triggered_at", Timestamp),  # last "process now"; such jobs go first
+    Column("started_at", Timestamp),
+    Column("completed_at", Timestamp),
+    Column("error", Text),
+    CheckConstraint(_one_of("kind", JOB_KINDS), name="kind"),
+    CheckConstraint(_one_of("status", JOB_STATUSES), name="status"),
+    CheckConstraint(
+        "processed_winners >= 0 AND failed_winners >= 0"
+        " AND processed_winners + failed_winners <= total_winners",
+        name="progress_bounds",
+    ),
+    CheckConstraint("winner_pool + platform_fee = total_pool", name="pool_adds_up"),
+    Index(None, "status"),
+)
+
+payout_entries = Table(
+    "payout_entries",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("job_id", Uuid, ForeignKey("payout_jobs.id"), nullable=False),
+    Column("user_id", Integer, nullable=False),  # no FK: a gone user fails its entry
+    Column("amount", BigInteger, nullable=False),  # coins
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("error", Text),
+    Column("created_at", Timestamp, nullable=False),
+    Column("processed_at", Timestamp),
+    UniqueConstraint("job_id", "user_id"),
+    CheckConstraint("amount >= 0", name="amount_not_negative"),
+    CheckConstraint(_one_of("status", ENTRY_STATUSES), name="status"),
+    # The queue: workers claim a job's pending entries by id. Completed entries leave it.
+    Index(
+        "ix_payout_entries_pending",
+        "job_id",
+        "id",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+    Index(
+        "ix_payout_entries_failed",
+        "job_id",
+        "id",
+        sqlite_where=text("status = 'failed'"),
+        postgresql_where=text("status = 'failed'"),
+    ),
+)
+
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id")),  # NULL: the platform's account
+    Column("type", String(24), nullable=False),
+    Column("amount", BigInteger, nullable=False),  # coins, signed: + credit, - debit
+    Column("challenge_id", Integer, ForeignKey("challenges.id")),
+    # One ledger row per paid entry, enforced here: nobody can be paid twice.
+    Column("payout_entry_id", BigInteger, ForeignKey("payout_entries.id"), unique=True),
+    Column("created_at", Timestamp, nullable=False),
+    CheckConstraint(_one_of("type", LEDGER_TYPES), name="type"),
+    CheckConstraint(
+        "(type IN ('challenge_payout', 'challenge_refund')) = (payout_entry_id IS NOT NULL)",
+        name="entry_reference",
+    ),
+    CheckConstraint("(type = 'platform_fee') = (user_id IS NULL)", name="platform_account"),
+    # The fee of a challenge is booked once.
+    Index(
+        "uq_transactions_platform_fee",
+        "challenge_id",
+        unique=True,
+        sqlite_where=text("type = 'platform_fee'"),
+        postgresql_where=text("type = 'platform_fee'"),
+    ),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex, never the token
+    Column("created_at", Timestamp, nullable=False),
+    Column("revoked_at", Timestamp),
+    CheckConstraint(_one_of("role", TOKEN_ROLES), name="role"),
+)
