@@ -65,7 +65,7 @@ def pg_template() -> Iterator[str]:
     name = f"payouts_test_{_RUN}_template"
     try:
         pg_execute(f"CREATE DATABASE {name}")
-    except Exception as exc:  # noqa: BLE001 - any failure means: no PostgreSQL here
+    except Exception as exc:
         unavailable(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {exc.__class__.__name__}")
     db = Database(pg_url(name))
     migrate.upgrade(db)

@@ -15,8 +15,9 @@ from payouts.config import Settings
 from payouts.storage import migrate as migrations
 from payouts.storage.database import Database
 
-app = typer.Typer(help="Pays out the winners of resolved challenges.", no_args_is_help=True,
-                  add_completion=False)
+app = typer.Typer(
+    help="Pays out the winners of resolved challenges.", no_args_is_help=True, add_completion=False
+)
 log = logging.getLogger("payouts")
 
 
@@ -37,9 +38,11 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [env PAYOUTS_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="Port [env PAYOUTS_PORT]")] = None,
     worker: Annotated[
-        bool | None, typer.Option("--worker/--no-worker",
-                                  help="Run the payout worker in this process"
-                                       " [env PAYOUTS_EMBEDDED_WORKER]")
+        bool | None,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run the payout worker in this process [env PAYOUTS_EMBEDDED_WORKER]",
+        ),
     ] = None,
 ) -> None:
     """Run the HTTP API (and, unless --no-worker, an embedded payout worker)."""
@@ -55,10 +58,16 @@ def serve(
             token = tokens.ensure_bootstrap_token(conn)
         if token:
             typer.echo(f"Admin token (shown once, store it now): {token}", err=True)
-    typer.echo(f"payouts on http://{settings.host}:{settings.port} "
-               f"({db.url.get_backend_name()})", err=True)
-    uvicorn.run(create_app(settings, db), host=settings.host, port=settings.port,
-                log_config=None, access_log=False)
+    typer.echo(
+        f"payouts on http://{settings.host}:{settings.port} ({db.url.get_backend_name()})", err=True
+    )
+    uvicorn.run(
+        create_app(settings, db),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()
@@ -111,18 +120,29 @@ def demo(
     settings = _settings()
     db = _open(settings)
     with db.write() as conn:
-        made = create_demo(conn, winners, losers,
-                           settings.platform_fee_bps if fee_bps is None else fee_bps, seed)
+        made = create_demo(
+            conn, winners, losers, settings.platform_fee_bps if fee_bps is None else fee_bps, seed
+        )
     base = f"http://{settings.host}:{settings.port}/api/admin"
     token = settings.admin_token
     auth = f"Authorization: Bearer {token or '$PAYOUTS_ADMIN_TOKEN'}"
     typer.echo("# resolve it:")
-    typer.echo(f"curl -s -X POST -H \"{auth}\" -H 'Content-Type: application/json' "
-               f"-d '{{\"result\": \"challenger_won\"}}' {base}/challenges/{made.challenge_id}/result")
+    typer.echo(
+        f"curl -s -X POST -H \"{auth}\" -H 'Content-Type: application/json' "
+        f'-d \'{{"result": "challenger_won"}}\' {base}/challenges/{made.challenge_id}/result'
+    )
     typer.echo("# then watch the job it returns:")
-    typer.echo(f"curl -s -H \"{auth}\" {base}/payout-jobs/<payoutJobId>/status")
-    typer.echo(json.dumps({"challengeId": made.challenge_id, "winners": winners,
-                           "losers": losers, "adminToken": token}))
+    typer.echo(f'curl -s -H "{auth}" {base}/payout-jobs/<payoutJobId>/status')
+    typer.echo(
+        json.dumps(
+            {
+                "challengeId": made.challenge_id,
+                "winners": winners,
+                "losers": losers,
+                "adminToken": token,
+            }
+        )
+    )
 
 
 def main() -> None:

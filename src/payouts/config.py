@@ -32,5 +32,5 @@ class Settings(BaseSettings):
         """A plain postgresql:// URL means psycopg 3, not SQLAlchemy's psycopg2 default."""
         for prefix in ("postgresql://", "postgres://"):
             if url.startswith(prefix):
-                return "postgresql+psycopg://" + url[len(prefix):]
+                return "postgresql+psycopg://" + url[len(prefix) :]
         return url

@@ -6,7 +6,7 @@ from tests.support.scenario import staked_challenge, worker
 
 
 def test_ten_winners_are_paid(db, settings):
-    cid, winners, _ = staked_challenge(db, [100] * 10, [50] * 5)
+    cid, _winners, _ = staked_challenge(db, [100] * 10, [50] * 5)
     with db.write() as conn:
         resolution = challenges.resolve(conn, cid, "challenger_won")
     worker(db, settings).run_until_idle()

@@ -38,7 +38,7 @@ def staked_challenge(
         items = [StakeItem(u, "challenger", s) for u, s in zip(winner_ids, winners, strict=True)]
         items += [StakeItem(u, "challenged", s) for u, s in zip(loser_ids, losers, strict=True)]
         for start in range(0, len(items), 10_000):
-            challenges.place_stakes(conn, cid, items[start:start + 10_000])
+            challenges.place_stakes(conn, cid, items[start : start + 10_000])
     return (
         cid,
         dict(zip(winner_ids, winners, strict=True)),

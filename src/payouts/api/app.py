@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -76,8 +77,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"message": str(exc.detail)}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            {"message": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -94,8 +98,8 @@ def _describe(exc: RequestValidationError) -> str:
     return "; ".join(parts[:5]) or "invalid request"
 
 
-def _jsonable(errors: object) -> list[dict[str, object]]:
-    out = []
-    for error in errors:  # type: ignore[attr-defined]
-        out.append({"loc": [str(p) for p in error.get("loc", ())], "msg": str(error.get("msg"))})
-    return out
+def _jsonable(errors: Sequence[Any]) -> list[dict[str, object]]:
+    return [
+        {"loc": [str(p) for p in error.get("loc", ())], "msg": str(error.get("msg"))}
+        for error in errors
+    ]

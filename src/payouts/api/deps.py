@@ -48,9 +48,7 @@ def caller_role(request: Request, db: Db, settings: AppSettings) -> str:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing admin token: send 'Authorization: Bearer <token>'")
-    if settings.admin_token and hmac.compare_digest(
-        token.encode(), settings.admin_token.encode()
-    ):
+    if settings.admin_token and hmac.compare_digest(token.encode(), settings.admin_token.encode()):
         return "admin"
     with db.read() as conn:
         role = tokens.role_of(conn, token)

@@ -47,8 +47,9 @@ class UserOut(Out):
 
     @classmethod
     def of(cls, row: RowMapping) -> UserOut:
-        return cls(id=row["id"], username=row["username"], balance=row["balance"],
-                   status=row["status"])
+        return cls(
+            id=row["id"], username=row["username"], balance=row["balance"], status=row["status"]
+        )
 
 
 class NewChallenge(Body):
@@ -72,12 +73,17 @@ class ChallengeOut(Out):
     @classmethod
     def of(cls, row: RowMapping) -> ChallengeOut:
         return cls(
-            id=row["id"], title=row["title"], status=row["status"], result=row["result"],
+            id=row["id"],
+            title=row["title"],
+            status=row["status"],
+            result=row["result"],
             platform_fee_bps=row["platform_fee_bps"],
             challenger_stake_total=row["challenger_stake_total"],
             challenged_stake_total=row["challenged_stake_total"],
-            challenger_count=row["challenger_count"], challenged_count=row["challenged_count"],
-            created_at=iso_utc(row["created_at"]) or "", resolved_at=iso_utc(row["resolved_at"]),
+            challenger_count=row["challenger_count"],
+            challenged_count=row["challenged_count"],
+            created_at=iso_utc(row["created_at"]) or "",
+            resolved_at=iso_utc(row["resolved_at"]),
         )
 
 
@@ -122,14 +128,21 @@ class JobStatusOut(Out):
     def of(cls, row: RowMapping) -> JobStatusOut:
         total, done = row["total_winners"], row["processed_winners"]
         return cls(
-            job_id=str(row["id"]), challenge_id=row["challenge_id"], kind=row["kind"],
-            status=row["status"], total_winners=total, processed_winners=done,
+            job_id=str(row["id"]),
+            challenge_id=row["challenge_id"],
+            kind=row["kind"],
+            status=row["status"],
+            total_winners=total,
+            processed_winners=done,
             failed_winners=row["failed_winners"],
             # floor: it never says 100 before every winner is paid
             progress_percent=100 * done // total if total else 100,
-            total_pool=row["total_pool"], platform_fee=row["platform_fee"],
-            created_at=iso_utc(row["created_at"]) or "", started_at=iso_utc(row["started_at"]),
-            completed_at=iso_utc(row["completed_at"]), error=row["error"],
+            total_pool=row["total_pool"],
+            platform_fee=row["platform_fee"],
+            created_at=iso_utc(row["created_at"]) or "",
+            started_at=iso_utc(row["started_at"]),
+            completed_at=iso_utc(row["completed_at"]),
+            error=row["error"],
         )
 
 
@@ -147,9 +160,14 @@ class EntryOut(Out):
     @classmethod
     def of(cls, row: RowMapping) -> EntryOut:
         return cls(
-            id=row["id"], job_id=str(row["job_id"]), user_id=row["user_id"],
-            amount=row["amount"], status=row["status"], attempts=row["attempts"],
-            error=row["error"], created_at=iso_utc(row["created_at"]) or "",
+            id=row["id"],
+            job_id=str(row["job_id"]),
+            user_id=row["user_id"],
+            amount=row["amount"],
+            status=row["status"],
+            attempts=row["attempts"],
+            error=row["error"],
+            created_at=iso_utc(row["created_at"]) or "",
             processed_at=iso_utc(row["processed_at"]),
         )
 

@@ -61,9 +61,7 @@ class ExtraCoinCutoff:
         )
 
 
-def extra_coin_cutoff(
-    winner_pool: int, stakes: Mapping[int, int]
-) -> ExtraCoinCutoff | None:
+def extra_coin_cutoff(winner_pool: int, stakes: Mapping[int, int]) -> ExtraCoinCutoff | None:
     """The cutoff for `stakes` (user id -> winning stake), or None if no coin is left over."""
     winning_total = sum(stakes.values())
     leftover = winner_pool - sum(
@@ -80,7 +78,10 @@ def extra_coin_cutoff(
 
 
 def payout_amount(
-    winner_pool: int, stake: int, winning_total: int, user_id: int,
+    winner_pool: int,
+    stake: int,
+    winning_total: int,
+    user_id: int,
     cutoff: ExtraCoinCutoff | None,
 ) -> int:
     """One winner's final payout, given the job's cutoff."""

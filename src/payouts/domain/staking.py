@@ -36,7 +36,9 @@ class StakePlan:
     positions: dict[int, Position] = field(default_factory=dict)
     new_users: set[int] = field(default_factory=set)
     side_amounts: dict[str, int] = field(default_factory=lambda: {"challenger": 0, "challenged": 0})
-    side_new_counts: dict[str, int] = field(default_factory=lambda: {"challenger": 0, "challenged": 0})
+    side_new_counts: dict[str, int] = field(
+        default_factory=lambda: {"challenger": 0, "challenged": 0}
+    )
 
 
 def plan_stakes(
@@ -68,8 +70,7 @@ def plan_stakes(
         debit = plan.debits.get(item.user_id, 0) + item.amount
         if debit > player.balance:
             raise InvalidInput(
-                f"{where}: user {item.user_id} has {player.balance} coins,"
-                f" needs {debit}"
+                f"{where}: user {item.user_id} has {player.balance} coins, needs {debit}"
             )
         if current is None:
             plan.new_users.add(item.user_id)
@@ -79,5 +80,7 @@ def plan_stakes(
         plan.side_amounts[item.side] += item.amount
     pool_after = pool_before + sum(plan.side_amounts.values())
     if pool_after > MAX_POOL:
-        raise InvalidInput(f"the challenge's pool would be {pool_after} coins; the limit is {MAX_POOL}")
+        raise InvalidInput(
+            f"the challenge's pool would be {pool_after} coins; the limit is {MAX_POOL}"
+        )
     return plan

@@ -18,11 +18,15 @@ from payouts.storage.tables import challenges, payout_jobs, stakes, transactions
 
 
 def create_challenge(conn: Connection, title: str, fee_bps: int) -> RowMapping:
-    return conn.execute(
-        insert(challenges)
-        .values(title=title, status="open", platform_fee_bps=fee_bps, created_at=utcnow())
-        .returning(*challenges.c)
-    ).mappings().one()
+    return (
+        conn.execute(
+            insert(challenges)
+            .values(title=title, status="open", platform_fee_bps=fee_bps, created_at=utcnow())
+            .returning(*challenges.c)
+        )
+        .mappings()
+        .one()
+    )
 
 
 def get_challenge(conn: Connection, challenge_id: int, *, lock: bool = False) -> RowMapping:
@@ -87,40 +91,54 @@ def _write_stakes(
 ) -> None:
     now = utcnow()
     conn.execute(
-        update(users).values(balance=users.c.balance - bindparam("debit")).where(
-            users.c.id == bindparam("uid")
-        ),
+        update(users)
+        .values(balance=users.c.balance - bindparam("debit"))
+        .where(users.c.id == bindparam("uid")),
         [{"uid": uid, "debit": debit} for uid, debit in plan.debits.items()],
     )
     new = [
-        {"challenge_id": challenge_id, "user_id": uid, "side": p.side, "amount": p.amount,
-         "created_at": now}
-        for uid, p in plan.positions.items() if uid in plan.new_users
+        {
+            "challenge_id": challenge_id,
+            "user_id": uid,
+            "side": p.side,
+            "amount": p.amount,
+            "created_at": now,
+        }
+        for uid, p in plan.positions.items()
+        if uid in plan.new_users
     ]
     if new:
         conn.execute(insert(stakes), new)
     grown = [
         {"uid": uid, "amount": p.amount}
-        for uid, p in plan.positions.items() if uid not in plan.new_users
+        for uid, p in plan.positions.items()
+        if uid not in plan.new_users
     ]
     if grown:
         conn.execute(
-            update(stakes).values(amount=bindparam("amount")).where(
-                stakes.c.challenge_id == challenge_id, stakes.c.user_id == bindparam("uid")
-            ),
+            update(stakes)
+            .values(amount=bindparam("amount"))
+            .where(stakes.c.challenge_id == challenge_id, stakes.c.user_id == bindparam("uid")),
             grown,
         )
     conn.execute(
         insert(transactions),
         [
-            {"user_id": item.user_id, "type": "challenge_stake", "amount": -item.amount,
-             "challenge_id": challenge_id, "created_at": now}
+            {
+                "user_id": item.user_id,
+                "type": "challenge_stake",
+                "amount": -item.amount,
+                "challenge_id": challenge_id,
+                "created_at": now,
+            }
             for item in items
         ],
     )
     c = challenges.c
     conn.execute(
-        update(challenges).where(c.id == challenge_id).values(
+        update(challenges)
+        .where(c.id == challenge_id)
+        .values(
             challenger_stake_total=c.challenger_stake_total + plan.side_amounts["challenger"],
             challenged_stake_total=c.challenged_stake_total + plan.side_amounts["challenged"],
             challenger_count=c.challenger_count + plan.side_new_counts["challenger"],
@@ -140,20 +158,24 @@ def resolve(conn: Connection, challenge_id: int, result: str) -> Resolution:
     """Close the challenge and queue its one job, in the caller's transaction."""
     now = utcnow()
     c = challenges.c
-    challenge = conn.execute(
-        update(challenges)
-        .where(c.id == challenge_id, c.status == "open")
-        .values(status="resolved", result=result, resolved_at=now)
-        .returning(*challenges.c)
-    ).mappings().first()
+    challenge = (
+        conn.execute(
+            update(challenges)
+            .where(c.id == challenge_id, c.status == "open")
+            .values(status="resolved", result=result, resolved_at=now)
+            .returning(*challenges.c)
+        )
+        .mappings()
+        .first()
+    )
     if challenge is None:
         existing = get_challenge(conn, challenge_id)
-        raise Conflict(
-            f"challenge {challenge_id} is already resolved ({existing['result']})"
-        )
+        raise Conflict(f"challenge {challenge_id} is already resolved ({existing['result']})")
     totals = SideTotals(
-        challenge["challenger_stake_total"], challenge["challenged_stake_total"],
-        challenge["challenger_count"], challenge["challenged_count"],
+        challenge["challenger_stake_total"],
+        challenge["challenged_stake_total"],
+        challenge["challenger_count"],
+        challenge["challenged_count"],
     )
     plan = plan_job(result, totals, challenge["platform_fee_bps"])
     if plan is None:
@@ -162,10 +184,16 @@ def resolve(conn: Connection, challenge_id: int, result: str) -> Resolution:
     try:
         conn.execute(
             insert(payout_jobs).values(
-                id=job_id, challenge_id=challenge_id, kind=plan.kind, status="queued",
-                total_winners=plan.total_winners, total_pool=plan.total_pool,
-                platform_fee=plan.platform_fee, winner_pool=plan.winner_pool,
-                winning_side=plan.winning_side, winning_total=plan.winning_total,
+                id=job_id,
+                challenge_id=challenge_id,
+                kind=plan.kind,
+                status="queued",
+                total_winners=plan.total_winners,
+                total_pool=plan.total_pool,
+                platform_fee=plan.platform_fee,
+                winner_pool=plan.winner_pool,
+                winning_side=plan.winning_side,
+                winning_total=plan.winning_total,
                 created_at=now,
             )
         )

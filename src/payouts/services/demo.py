@@ -43,41 +43,60 @@ def create_demo(
     challenge = create_challenge(conn, f"Demo: {winners} winners, {losers} losers", fee_bps)
     cid = challenge["id"]
     first_id = (conn.execute(select(func.max(users.c.id))).scalar_one() or 0) + 1
-    params = {"players": winners + losers, "seed": seed, "cid": cid, "winners": winners,
-              "first": first_id, "now": utcnow()}
+    params = {
+        "players": winners + losers,
+        "seed": seed,
+        "cid": cid,
+        "winners": winners,
+        "first": first_id,
+        "now": utcnow(),
+    }
     now = bindparam("now", type_=users.c.created_at.type)
     # Users get explicit ids so stakes and ledger rows can be derived from them without a
     # lookup; the caller's write transaction keeps other writers out of that id range.
-    conn.execute(text(
-        "INSERT INTO users (id, username, balance, status, created_at)"
-        f" SELECT :first + n - 1, 'demo' || :cid || '-' || n, {_SPARE}, 'active', :now"
-        f" FROM ({_series(conn)}) AS players"
-    ).bindparams(now), params)
-    conn.execute(text(
-        "INSERT INTO stakes (challenge_id, user_id, side, amount, created_at)"
-        " SELECT :cid, :first + n - 1,"
-        " CASE WHEN n <= :winners THEN 'challenger' ELSE 'challenged' END,"
-        f" {_STAKE}, :now FROM ({_series(conn)}) AS players"
-    ).bindparams(now), params)
-    conn.execute(text(
-        "INSERT INTO transactions (user_id, type, amount, challenge_id, created_at)"
-        f" SELECT :first + n - 1, 'deposit', {_STAKE} + {_SPARE}, NULL, :now"
-        f" FROM ({_series(conn)}) AS players"
-        f" UNION ALL SELECT :first + n - 1, 'challenge_stake', -{_STAKE}, :cid, :now"
-        f" FROM ({_series(conn)}) AS players"
-    ).bindparams(now), params)
-    conn.execute(text(
-        "UPDATE challenges SET"
-        " challenger_stake_total = (SELECT COALESCE(SUM(amount), 0) FROM stakes"
-        "   WHERE challenge_id = :cid AND side = 'challenger'),"
-        " challenged_stake_total = (SELECT COALESCE(SUM(amount), 0) FROM stakes"
-        "   WHERE challenge_id = :cid AND side = 'challenged'),"
-        " challenger_count = :winners, challenged_count = :players - :winners"
-        " WHERE id = :cid"
-    ), params)
+    conn.execute(
+        text(
+            "INSERT INTO users (id, username, balance, status, created_at)"
+            f" SELECT :first + n - 1, 'demo' || :cid || '-' || n, {_SPARE}, 'active', :now"
+            f" FROM ({_series(conn)}) AS players"
+        ).bindparams(now),
+        params,
+    )
+    conn.execute(
+        text(
+            "INSERT INTO stakes (challenge_id, user_id, side, amount, created_at)"
+            " SELECT :cid, :first + n - 1,"
+            " CASE WHEN n <= :winners THEN 'challenger' ELSE 'challenged' END,"
+            f" {_STAKE}, :now FROM ({_series(conn)}) AS players"
+        ).bindparams(now),
+        params,
+    )
+    conn.execute(
+        text(
+            "INSERT INTO transactions (user_id, type, amount, challenge_id, created_at)"
+            f" SELECT :first + n - 1, 'deposit', {_STAKE} + {_SPARE}, NULL, :now"
+            f" FROM ({_series(conn)}) AS players"
+            f" UNION ALL SELECT :first + n - 1, 'challenge_stake', -{_STAKE}, :cid, :now"
+            f" FROM ({_series(conn)}) AS players"
+        ).bindparams(now),
+        params,
+    )
+    conn.execute(
+        text(
+            "UPDATE challenges SET"
+            " challenger_stake_total = (SELECT COALESCE(SUM(amount), 0) FROM stakes"
+            "   WHERE challenge_id = :cid AND side = 'challenger'),"
+            " challenged_stake_total = (SELECT COALESCE(SUM(amount), 0) FROM stakes"
+            "   WHERE challenge_id = :cid AND side = 'challenged'),"
+            " challenger_count = :winners, challenged_count = :players - :winners"
+            " WHERE id = :cid"
+        ),
+        params,
+    )
     if conn.dialect.name == "postgresql":  # explicit ids bypassed the sequence
-        conn.execute(text(
-            "SELECT setval(pg_get_serial_sequence('users', 'id'),"
-            " (SELECT MAX(id) FROM users))"
-        ))
+        conn.execute(
+            text(
+                "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT MAX(id) FROM users))"
+            )
+        )
     return DemoChallenge(cid, winners, losers)

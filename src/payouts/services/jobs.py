@@ -32,7 +32,11 @@ def list_jobs(
 
 
 def list_entries(
-    conn: Connection, job_id: uuid.UUID, status: str | None, *, after_id: int = 0,
+    conn: Connection,
+    job_id: uuid.UUID,
+    status: str | None,
+    *,
+    after_id: int = 0,
     limit: int = 100,
 ) -> Sequence[RowMapping]:
     get_job(conn, job_id)
@@ -47,10 +51,13 @@ def trigger(conn: Connection, job_id: uuid.UUID) -> RowMapping:
     """The seed's triggerImmediate: wake the workers now and put this job first."""
     job = get_job(conn, job_id)
     if job["status"] not in ACTIVE_STATUSES:
-        raise Conflict(f"payout job {job_id} is {job['status']}; only queued or running"
-                       " jobs can be processed now")
-    conn.execute(update(payout_jobs).where(payout_jobs.c.id == job_id)
-                 .values(triggered_at=utcnow()))
+        raise Conflict(
+            f"payout job {job_id} is {job['status']}; only queued or running"
+            " jobs can be processed now"
+        )
+    conn.execute(
+        update(payout_jobs).where(payout_jobs.c.id == job_id).values(triggered_at=utcnow())
+    )
     queue.announce_work(conn)
     return get_job(conn, job_id)
 
@@ -66,12 +73,17 @@ def retry(conn: Connection, job_id: uuid.UUID) -> RowMapping:
         .values(status="pending", error=None, processed_at=None)
     ).rowcount
     if not reset:
-        raise Conflict(f"payout job {job_id} has no failed entries to retry"
-                       f" (it is {job['status']})")
+        raise Conflict(
+            f"payout job {job_id} has no failed entries to retry (it is {job['status']})"
+        )
     j = payout_jobs.c
     conn.execute(
-        update(payout_jobs).where(j.id == job_id).values(
-            status="queued", failed_winners=j.failed_winners - reset, error=None,
+        update(payout_jobs)
+        .where(j.id == job_id)
+        .values(
+            status="queued",
+            failed_winners=j.failed_winners - reset,
+            error=None,
             completed_at=None,
         )
     )

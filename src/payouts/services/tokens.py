@@ -43,9 +43,11 @@ def role_of(conn: Connection, token: str) -> str | None:
 
 def list_tokens(conn: Connection) -> Sequence[RowMapping]:
     t = api_tokens.c
-    return conn.execute(
-        select(t.id, t.name, t.role, t.created_at, t.revoked_at).order_by(t.id)
-    ).mappings().all()
+    return (
+        conn.execute(select(t.id, t.name, t.role, t.created_at, t.revoked_at).order_by(t.id))
+        .mappings()
+        .all()
+    )
 
 
 def revoke_token(conn: Connection, name: str) -> None:
@@ -65,7 +67,9 @@ def ensure_bootstrap_token(conn: Connection) -> str | None:
     if live:
         return None
     name = BOOTSTRAP_NAME
-    taken = conn.execute(select(func.count()).where(api_tokens.c.name.like(f"{name}%"))).scalar_one()
+    taken = conn.execute(
+        select(func.count()).where(api_tokens.c.name.like(f"{name}%"))
+    ).scalar_one()
     if taken:
         name = f"{name}-{taken + 1}"
     return create_token(conn, name, "admin")

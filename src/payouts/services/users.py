@@ -16,11 +16,15 @@ def create_user(conn: Connection, username: str, balance: int) -> RowMapping:
     if conn.execute(select(users.c.id).where(users.c.username == username)).first():
         raise Conflict(f"username {username!r} is taken")
     try:
-        user = conn.execute(
-            insert(users)
-            .values(username=username, balance=balance, status="active", created_at=now)
-            .returning(*users.c)
-        ).mappings().one()
+        user = (
+            conn.execute(
+                insert(users)
+                .values(username=username, balance=balance, status="active", created_at=now)
+                .returning(*users.c)
+            )
+            .mappings()
+            .one()
+        )
     except IntegrityError as exc:  # a concurrent request took the name first
         raise Conflict(f"username {username!r} is taken") from exc
     if balance:
@@ -41,9 +45,13 @@ def get_user(conn: Connection, user_id: int) -> RowMapping:
 
 def set_user_status(conn: Connection, user_id: int, status: str) -> RowMapping:
     """Freeze or unfreeze. A frozen user's payouts fail until unfrozen and retried."""
-    user = conn.execute(
-        update(users).where(users.c.id == user_id).values(status=status).returning(*users.c)
-    ).mappings().first()
+    user = (
+        conn.execute(
+            update(users).where(users.c.id == user_id).values(status=status).returning(*users.c)
+        )
+        .mappings()
+        .first()
+    )
     if user is None:
         raise NotFound(f"user {user_id} not found")
     return user

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
+    Exists,
     Row,
     Uuid,
     and_,
@@ -59,13 +61,20 @@ class QueuedJob:
     def from_row(cls, row: Row) -> QueuedJob:  # type: ignore[type-arg]
         cutoff = (
             ExtraCoinCutoff(row.cutoff_remainder, row.cutoff_user_id)
-            if row.cutoff_remainder is not None else None
+            if row.cutoff_remainder is not None
+            else None
         )
         return cls(
-            id=row.id, challenge_id=row.challenge_id, kind=row.kind,
-            winning_side=row.winning_side, winner_pool=row.winner_pool,
-            winning_total=row.winning_total, total_winners=row.total_winners,
-            planned=row.planned, materialised=row.materialised, cutoff=cutoff,
+            id=row.id,
+            challenge_id=row.challenge_id,
+            kind=row.kind,
+            winning_side=row.winning_side,
+            winner_pool=row.winner_pool,
+            winning_total=row.winning_total,
+            total_winners=row.total_winners,
+            planned=row.planned,
+            materialised=row.materialised,
+            cutoff=cutoff,
             materialised_through=row.materialised_through or 0,
         )
 
@@ -100,6 +109,7 @@ def active_jobs(conn: Connection) -> list[QueuedJob]:
 
 # --- Step 1: plan ---------------------------------------------------------------------
 
+
 def _share_sql(conn: Connection) -> tuple[str, str]:
     """SQL for floor(winner_pool * amount / winning_total) and its remainder, exactly.
     The product needs more than 64 bits: NUMERIC on PostgreSQL, Python ints on SQLite."""
@@ -117,8 +127,10 @@ def _winning_stakes_filter(job: QueuedJob) -> str:
 
 def _job_params(job: QueuedJob) -> dict[str, object]:
     return {
-        "challenge_id": job.challenge_id, "side": job.winning_side,
-        "winner_pool": job.winner_pool, "winning_total": job.winning_total,
+        "challenge_id": job.challenge_id,
+        "side": job.winning_side,
+        "winner_pool": job.winner_pool,
+        "winning_total": job.winning_total,
     }
 
 
@@ -152,7 +164,9 @@ def store_plan(conn: Connection, job_id: uuid.UUID, cutoff: ExtraCoinCutoff | No
         update(payout_jobs)
         .where(j.id == job_id, j.planned.is_(False))
         .values(
-            planned=True, status="running", started_at=func.coalesce(j.started_at, now),
+            planned=True,
+            status="running",
+            started_at=func.coalesce(j.started_at, now),
             cutoff_remainder=cutoff.remainder if cutoff else None,
             cutoff_user_id=cutoff.user_id if cutoff else None,
         )
@@ -160,6 +174,7 @@ def store_plan(conn: Connection, job_id: uuid.UUID, cutoff: ExtraCoinCutoff | No
 
 
 # --- Step 2: materialise ----------------------------------------------------------------
+
 
 def lock_for_materialising(conn: Connection, job_id: uuid.UUID) -> QueuedJob | None:
     """The job, locked, if it still needs entries; None if done or another worker has it."""
@@ -218,7 +233,9 @@ def _finish_materialising(conn: Connection, job: QueuedJob) -> None:
     if entries != job.total_winners:
         # Stakes cannot change after resolve, so this is corruption: stop, don't guess.
         conn.execute(
-            update(payout_jobs).where(j.id == job.id).values(
+            update(payout_jobs)
+            .where(j.id == job.id)
+            .values(
                 status="failed",
                 error=f"found {entries} winning stakes, expected {job.total_winners}",
             )
@@ -230,9 +247,8 @@ def _finish_materialising(conn: Connection, job: QueuedJob) -> None:
 
 # --- Step 3: pay --------------------------------------------------------------------------
 
-def pay_batch(
-    conn: Connection, job: QueuedJob, batch_size: int, after_id: int
-) -> BatchOutcome:
+
+def pay_batch(conn: Connection, job: QueuedJob, batch_size: int, after_id: int) -> BatchOutcome:
     """Claim up to `batch_size` pending entries with id > after_id and settle them."""
     if conn.dialect.name == "postgresql":
         outcome = _pay_batch_postgres(conn, job, batch_size, after_id)
@@ -242,8 +258,12 @@ def pay_batch(
         return outcome
     status = _record_progress(conn, job, outcome.paid, outcome.failed)
     return BatchOutcome(
-        outcome.claimed, outcome.paid, outcome.failed, outcome.paid_amount,
-        outcome.last_entry_id, status,
+        outcome.claimed,
+        outcome.paid,
+        outcome.failed,
+        outcome.paid_amount,
+        outcome.last_entry_id,
+        status,
     )
 
 
@@ -271,8 +291,10 @@ def _pay_batch_sqlite(
         update(payout_entries)
         .where(in_batch, ~_payable(e.user_id))
         .values(
-            status="failed", error=_unpayable_reason(e.user_id),
-            attempts=e.attempts + 1, processed_at=now,
+            status="failed",
+            error=_unpayable_reason(e.user_id),
+            attempts=e.attempts + 1,
+            processed_at=now,
         )
     ).rowcount
     conn.execute(
@@ -284,25 +306,33 @@ def _pay_batch_sqlite(
         insert(transactions).from_select(
             ["user_id", "type", "amount", "challenge_id", "payout_entry_id", "created_at"],
             select(
-                e.user_id, literal(LEDGER_TYPE[job.kind]), e.amount,
-                literal(job.challenge_id), e.id, literal(now, _TIMESTAMP),
+                e.user_id,
+                literal(LEDGER_TYPE[job.kind]),
+                e.amount,
+                literal(job.challenge_id),
+                e.id,
+                literal(now, _TIMESTAMP),
             ).where(in_batch),
         )
     )
-    amounts = conn.execute(
-        update(payout_entries)
-        .where(in_batch)
-        .values(status="completed", processed_at=now, attempts=e.attempts + 1)
-        .returning(e.amount)
-    ).scalars().all()
+    amounts = (
+        conn.execute(
+            update(payout_entries)
+            .where(in_batch)
+            .values(status="completed", processed_at=now, attempts=e.attempts + 1)
+            .returning(e.amount)
+        )
+        .scalars()
+        .all()
+    )
     return BatchOutcome(count, len(amounts), failed, sum(amounts), high, None)
 
 
-def _payable(user_id):  # type: ignore[no-untyped-def]
+def _payable(user_id: ColumnElement[int]) -> Exists:
     return exists().where(users.c.id == user_id, users.c.status == "active")
 
 
-def _unpayable_reason(user_id):  # type: ignore[no-untyped-def]
+def _unpayable_reason(user_id: ColumnElement[int]) -> ColumnElement[str]:
     return case(
         (exists().where(users.c.id == user_id), "user is frozen"),
         else_="user not found",
@@ -355,15 +385,22 @@ def _pay_batch_postgres(
     row = conn.execute(
         _PAY_BATCH_POSTGRES,
         {
-            "job_id": job.id, "after_id": after_id, "batch_size": batch_size,
-            "ledger_type": LEDGER_TYPE[job.kind], "challenge_id": job.challenge_id,
+            "job_id": job.id,
+            "after_id": after_id,
+            "batch_size": batch_size,
+            "ledger_type": LEDGER_TYPE[job.kind],
+            "challenge_id": job.challenge_id,
         },
     ).one()
     if not row.claimed:
         return BatchOutcome(0, 0, 0, 0, after_id, None)
     return BatchOutcome(
-        row.claimed, row.paid, row.claimed - row.paid, int(row.paid_amount),
-        row.last_entry_id, None,
+        row.claimed,
+        row.paid,
+        row.claimed - row.paid,
+        int(row.paid_amount),
+        row.last_entry_id,
+        None,
     )
 
 
@@ -393,7 +430,9 @@ def _record_progress(conn: Connection, job: QueuedJob, paid: int, failed: int) -
     ).one()
     if row.status == "failed":
         conn.execute(
-            update(payout_jobs).where(j.id == job.id).values(
+            update(payout_jobs)
+            .where(j.id == job.id)
+            .values(
                 error=f"{row.failed_winners} of {row.total_winners} entries failed;"
                 " fix them and retry the job"
             )
@@ -407,7 +446,10 @@ def book_platform_fee(conn: Connection, challenge_id: int, fee: int, now: dateti
     """Once per challenge; a unique index on the ledger refuses a second fee row."""
     conn.execute(
         insert(transactions).values(
-            user_id=None, type="platform_fee", amount=fee, challenge_id=challenge_id,
+            user_id=None,
+            type="platform_fee",
+            amount=fee,
+            challenge_id=challenge_id,
             created_at=now,
         )
     )

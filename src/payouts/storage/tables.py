@@ -50,7 +50,13 @@ RESULTS = ("challenger_won", "challenged_won", "draw")
 JOB_KINDS = ("payout", "refund")
 JOB_STATUSES = ("queued", "running", "completed", "failed")
 ENTRY_STATUSES = ("pending", "completed", "failed")
-LEDGER_TYPES = ("deposit", "challenge_stake", "challenge_payout", "challenge_refund", "platform_fee")
+LEDGER_TYPES = (
+    "deposit",
+    "challenge_stake",
+    "challenge_payout",
+    "challenge_refund",
+    "platform_fee",
+)
 TOKEN_ROLES = ("admin", "viewer")
 
 users = Table(

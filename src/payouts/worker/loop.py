@@ -94,7 +94,11 @@ class PayoutWorker:
         self._resume_after[job.id] = outcome.last_entry_id
         log.info(
             "job %s batch: %d paid, %d failed, %d coins; job %s",
-            job.id, outcome.paid, outcome.failed, outcome.paid_amount, outcome.job_status,
+            job.id,
+            outcome.paid,
+            outcome.failed,
+            outcome.paid_amount,
+            outcome.job_status,
         )
         return True
 
@@ -109,8 +113,9 @@ class WorkerThread:
     def __init__(self, worker: PayoutWorker) -> None:
         self.worker = worker
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=worker.run, args=(self._stop,),
-                                        name=worker.name, daemon=True)
+        self._thread = threading.Thread(
+            target=worker.run, args=(self._stop,), name=worker.name, daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()

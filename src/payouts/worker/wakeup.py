@@ -8,14 +8,18 @@ The interval sweep (`worker_interval_seconds`) stays as the fallback in every ca
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from payouts.storage.database import Database
 from payouts.storage.queue import WORK_CHANNEL
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +84,9 @@ class PostgresListenWakeup(LocalWakeup):
     def __init__(self, url: str) -> None:
         super().__init__()
         self._url = url
-        self._conn: object | None = None
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
 
-    def _connect(self):  # type: ignore[no-untyped-def]
+    def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
         import psycopg
 
         conn = psycopg.connect(self._url, autocommit=True)
@@ -98,7 +102,7 @@ class PostgresListenWakeup(LocalWakeup):
             try:
                 if self._conn is None:
                     self._conn = self._connect()
-                for _ in self._conn.notifies(  # type: ignore[attr-defined]
+                for _ in self._conn.notifies(
                     timeout=min(_POLL_SECONDS * 5, remaining), stop_after=1
                 ):
                     return
@@ -110,10 +114,8 @@ class PostgresListenWakeup(LocalWakeup):
 
     def _drop(self) -> None:
         if self._conn is not None:
-            try:
-                self._conn.close()  # type: ignore[attr-defined]
-            except Exception:
-                pass
+            with contextlib.suppress(Exception):
+                self._conn.close()
             self._conn = None
 
     def close(self) -> None:

@@ -1,14 +1,14 @@
 """Alembic environment: runs on the connection `payouts.storage.migrate` hands it."""
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 
 from payouts.storage.tables import metadata
 
 config = context.config
 
 
-def _run(connection):  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
