@@ -11,6 +11,7 @@ from payouts.api.deps import Admin, AppSettings, Db, Reader, Wake, parse_id, par
 from payouts.api.schemas import (
     ChallengeOut,
     EntryOut,
+    JobOut,
     JobStatusOut,
     NewChallenge,
     NewStakes,
@@ -116,13 +117,13 @@ def list_jobs(
     _: Reader,
     status_filter: Annotated[str | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> list[JobStatusOut]:
+) -> list[JobOut]:
     statuses = [s for s in (status_filter or "").split(",") if s]
     unknown = [s for s in statuses if s not in JOB_STATUSES]
     if unknown:
         raise InvalidInput(f"unknown job status {unknown[0]!r}; use {', '.join(JOB_STATUSES)}")
     with db.read() as conn:
-        return [JobStatusOut.of(row) for row in jobs.list_jobs(conn, statuses, limit)]
+        return [JobOut.of(row) for row in jobs.list_jobs(conn, statuses, limit)]
 
 
 @router.get("/payout-jobs/{job_id}/status")

@@ -109,6 +109,8 @@ class ResolutionOut(Out):
 
 
 class JobStatusOut(Out):
+    """Exactly the seed's status fields, plus `kind` and `failedWinners`."""
+
     job_id: str
     challenge_id: int
     kind: str
@@ -117,10 +119,7 @@ class JobStatusOut(Out):
     processed_winners: int
     failed_winners: int
     progress_percent: int
-    total_pool: int
-    platform_fee: int
     created_at: str
-    started_at: str | None
     completed_at: str | None
     error: str | None
 
@@ -137,12 +136,28 @@ class JobStatusOut(Out):
             failed_winners=row["failed_winners"],
             # floor: it never says 100 before every winner is paid
             progress_percent=100 * done // total if total else 100,
-            total_pool=row["total_pool"],
-            platform_fee=row["platform_fee"],
             created_at=iso_utc(row["created_at"]) or "",
-            started_at=iso_utc(row["started_at"]),
             completed_at=iso_utc(row["completed_at"]),
             error=row["error"],
+        )
+
+
+class JobOut(JobStatusOut):
+    """A job in a list: its status plus the money and timing an operator wants to see."""
+
+    total_pool: int
+    platform_fee: int
+    winner_pool: int
+    started_at: str | None
+
+    @classmethod
+    def of(cls, row: RowMapping) -> JobOut:
+        return cls(
+            **JobStatusOut.of(row).model_dump(),
+            total_pool=row["total_pool"],
+            platform_fee=row["platform_fee"],
+            winner_pool=row["winner_pool"],
+            started_at=iso_utc(row["started_at"]),
         )
 
 
