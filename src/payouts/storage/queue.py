@@ -340,34 +340,34 @@ def _unpayable_reason(user_id: ColumnElement[int]) -> ColumnElement[str]:
 
 
 # One statement, one round trip. SKIP LOCKED lets workers share a job without waiting on
-# each other; users are locked in id order so two jobs paying the same users can't deadlock.
+# each other. A user frozen meanwhile is re-checked under its row lock (status = 'active'),
+# so a payout never lands on a frozen account. Users are locked in entry order, which is
+# user id order within a job; a deadlock across jobs is still possible and is retried.
 _PAY_BATCH_POSTGRES = text("""
 WITH claimed AS (
     SELECT id, user_id, amount FROM payout_entries
     WHERE job_id = :job_id AND status = 'pending' AND id > :after_id
     ORDER BY id LIMIT :batch_size
     FOR UPDATE SKIP LOCKED
-), payees AS (
-    SELECT id FROM users
-    WHERE id IN (SELECT user_id FROM claimed) AND status = 'active'
-    ORDER BY id FOR UPDATE
 ), credited AS (
     UPDATE users u SET balance = u.balance + c.amount
     FROM claimed c
-    WHERE u.id = c.user_id AND u.id IN (SELECT id FROM payees)
+    WHERE u.id = c.user_id AND u.status = 'active'
     RETURNING c.id AS entry_id, c.user_id, c.amount
 ), ledger AS (
     INSERT INTO transactions (user_id, type, amount, challenge_id, payout_entry_id, created_at)
     SELECT user_id, :ledger_type, amount, :challenge_id, entry_id, now() FROM credited
 ), marked AS (
+    -- IN (SELECT ...) is one hashed lookup; a join to a CTE would be planned row by row.
     UPDATE payout_entries e
-    SET status = CASE WHEN cr.entry_id IS NULL THEN 'failed' ELSE 'completed' END,
-        error = CASE WHEN cr.entry_id IS NOT NULL THEN NULL
+    SET status = CASE WHEN e.id IN (SELECT entry_id FROM credited)
+                      THEN 'completed' ELSE 'failed' END,
+        error = CASE WHEN e.id IN (SELECT entry_id FROM credited) THEN NULL
                      WHEN EXISTS (SELECT 1 FROM users WHERE id = e.user_id)
                      THEN 'user is frozen' ELSE 'user not found' END,
         attempts = e.attempts + 1,
         processed_at = now()
-    FROM claimed c LEFT JOIN credited cr ON cr.entry_id = c.id
+    FROM claimed c
     WHERE e.id = c.id
     RETURNING e.id, e.status, e.amount
 )
