@@ -176,12 +176,24 @@ def store_plan(conn: Connection, job_id: uuid.UUID, cutoff: ExtraCoinCutoff | No
 # --- Step 2: materialise ----------------------------------------------------------------
 
 
+def lock_for_planning(conn: Connection, job_id: uuid.UUID) -> QueuedJob | None:
+    """The job, locked, if it still needs a plan; None if planned or another worker has it."""
+    return _lock_job(conn, job_id, payout_jobs.c.planned.is_(False))
+
+
 def lock_for_materialising(conn: Connection, job_id: uuid.UUID) -> QueuedJob | None:
     """The job, locked, if it still needs entries; None if done or another worker has it."""
     j = payout_jobs.c
+    return _lock_job(conn, job_id, and_(j.planned.is_(True), j.materialised.is_(False)))
+
+
+def _lock_job(
+    conn: Connection, job_id: uuid.UUID, condition: ColumnElement[bool]
+) -> QueuedJob | None:
+    # SKIP LOCKED: a worker that finds the job busy moves on to paying instead of waiting.
     row = conn.execute(
         select(payout_jobs)
-        .where(j.id == job_id, j.planned.is_(True), j.materialised.is_(False))
+        .where(payout_jobs.c.id == job_id, condition)
         .with_for_update(skip_locked=True)
     ).first()
     return QueuedJob.from_row(row) if row else None

@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 
 from payouts.config import Settings
 from payouts.storage import queue
-from payouts.storage.database import Database
+from payouts.storage.database import Database, is_transient
 from payouts.storage.queue import BatchOutcome, QueuedJob
 from payouts.worker.wakeup import LocalWakeup
 
 log = logging.getLogger("payouts.worker")
 
 _ERROR_BACKOFF_SECONDS = 1.0
+_TRANSIENT_BACKOFF_SECONDS = 0.2
 
 
 @dataclass
@@ -33,9 +34,15 @@ class PayoutWorker:
         while not stop.is_set():
             try:
                 busy = self.run_round(stop)
-            except Exception:
-                log.exception("%s: round failed; retrying", self.name)
-                stop.wait(_ERROR_BACKOFF_SECONDS)
+            except Exception as exc:
+                # The failed batch rolled back: nothing of it is paid, and it is claimable
+                # again. Lost connections, restarts and deadlocks are expected; retry soon.
+                if is_transient(exc):
+                    log.warning("%s: transient database error, retrying: %s", self.name, exc)
+                    stop.wait(_TRANSIENT_BACKOFF_SECONDS)
+                else:
+                    log.exception("%s: round failed; retrying", self.name)
+                    stop.wait(_ERROR_BACKOFF_SECONDS)
                 continue
             if not busy:
                 self.wakeup.wait(self.settings.worker_interval_seconds)
@@ -69,11 +76,19 @@ class PayoutWorker:
         return self._pay(job) or materialised
 
     def _plan(self, job: QueuedJob) -> None:
-        # The read can be long (every winning stake); it takes no write lock.
-        with self.db.read() as conn:
-            cutoff = queue.compute_cutoff(conn, job)
-        with self.db.write() as conn:
-            queue.store_plan(conn, job.id, cutoff)
+        if self.db.is_postgres:
+            # Lock the job so that of several workers one reads the stakes, once.
+            with self.db.write() as conn:
+                if queue.lock_for_planning(conn, job.id) is None:
+                    return
+                queue.store_plan(conn, job.id, queue.compute_cutoff(conn, job))
+        else:
+            # SQLite has one writer at a time: read without holding it (a long read
+            # over every winning stake), then store. A duplicate plan is identical.
+            with self.db.read() as conn:
+                cutoff = queue.compute_cutoff(conn, job)
+            with self.db.write() as conn:
+                queue.store_plan(conn, job.id, cutoff)
         log.info("job %s planned: %s, %d winners", job.id, job.kind, job.total_winners)
 
     def _materialise(self, job: QueuedJob) -> bool:
