@@ -80,6 +80,9 @@ def worker(
     from payouts.worker.wakeup import wakeup_for
 
     settings = _settings()
+    # Each worker loop holds one pooled connection during a batch (its wake-up listener has
+    # its own), so the pool must be at least as large as the number of loops.
+    settings = settings.model_copy(update={"db_pool_size": max(settings.db_pool_size, concurrency)})
     db = _open(settings)
     if once:
         PayoutWorker(db, settings, wakeup_for(db)).run_until_idle()

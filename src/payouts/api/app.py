@@ -19,7 +19,7 @@ from payouts.config import Settings
 from payouts.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PayoutsError
 from payouts.storage.database import Database
 from payouts.worker.loop import PayoutWorker, WorkerThread
-from payouts.worker.wakeup import LocalWakeup
+from payouts.worker.wakeup import LocalWakeup, wakeup_for
 
 log = logging.getLogger("payouts.api")
 
@@ -42,6 +42,7 @@ def create_app(
         yield
         if thread is not None:
             thread.stop()
+        app.state.wakeup.close()
 
     app = FastAPI(
         title="payouts",
@@ -51,7 +52,9 @@ def create_app(
     )
     app.state.db = database
     app.state.settings = settings
-    app.state.wakeup = LocalWakeup()
+    # The embedded worker hears this process's API directly, and other processes' jobs
+    # through LISTEN/NOTIFY (PostgreSQL) or the SQLite file's data_version.
+    app.state.wakeup = wakeup_for(database) if run_worker else LocalWakeup()
     app.include_router(routes.router)
     _install_error_handlers(app)
 
