@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.exceptions import HTTPException
 
-from payouts.api import routes
+from payouts.api import preview_routes, routes
 from payouts.api.deps import Unauthorized
 from payouts.config import Settings
 from payouts.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PayoutsError
@@ -53,6 +53,7 @@ def create_app(
     app.state.settings = settings
     app.state.wakeup = LocalWakeup()
     app.include_router(routes.router)
+    app.include_router(preview_routes.router)
     _install_error_handlers(app)
 
     @app.get("/healthz", tags=["health"])
