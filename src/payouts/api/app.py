@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.exceptions import HTTPException
 
+from payouts.admin.mount import mount_admin
 from payouts.api import preview_routes, routes
 from payouts.api.deps import Unauthorized
 from payouts.config import Settings
@@ -54,6 +55,7 @@ def create_app(
     app.state.wakeup = LocalWakeup()
     app.include_router(routes.router)
     app.include_router(preview_routes.router)
+    mount_admin(app)
     _install_error_handlers(app)
 
     @app.get("/healthz", tags=["health"])
