@@ -13,7 +13,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.exceptions import HTTPException
 
-from payouts.api import routes
+from payouts.admin.mount import mount_admin
+from payouts.api import preview_routes, routes
 from payouts.api.deps import Unauthorized
 from payouts.config import Settings
 from payouts.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PayoutsError
@@ -56,6 +57,8 @@ def create_app(
     # through LISTEN/NOTIFY (PostgreSQL) or the SQLite file's data_version.
     app.state.wakeup = wakeup_for(database) if run_worker else LocalWakeup()
     app.include_router(routes.router)
+    app.include_router(preview_routes.router)
+    mount_admin(app)
     _install_error_handlers(app)
 
     @app.get("/healthz", tags=["health"])

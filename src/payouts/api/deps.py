@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from payouts.admin import cookie
 from payouts.config import Settings
 from payouts.domain.errors import Forbidden, NotFound, PayoutsError
 from payouts.services import tokens
@@ -42,16 +43,23 @@ AppSettings = Annotated[Settings, Depends(get_settings)]
 Wake = Annotated[LocalWakeup, Depends(get_wakeup)]
 
 
+def token_role(token: str, db: Database, settings: Settings) -> str | None:
+    """The role of a live token: the env token (compared in constant time) or a stored one."""
+    if settings.admin_token and hmac.compare_digest(token.encode(), settings.admin_token.encode()):
+        return "admin"
+    with db.read() as conn:
+        return tokens.role_of(conn, token)
+
+
 def caller_role(request: Request, db: Db, settings: AppSettings) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
+    if not header:  # the admin UI's session cookie, accepted on reads only
+        scheme, token = "bearer", cookie.read_only_session_token(request) or ""
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing admin token: send 'Authorization: Bearer <token>'")
-    if settings.admin_token and hmac.compare_digest(token.encode(), settings.admin_token.encode()):
-        return "admin"
-    with db.read() as conn:
-        role = tokens.role_of(conn, token)
+    role = token_role(token, db, settings)
     if role is None:
         raise Unauthorized("invalid or revoked admin token")
     return role
