@@ -102,7 +102,10 @@ class PayoutWorker:
     def _pay(self, job: QueuedJob) -> bool:
         after = self._resume_after.get(job.id, 0)
         outcome = self._pay_batch(job, after)
-        if outcome.claimed == 0 and after:
+        if outcome.claimed == 0 and after and job.materialised:
+            # Entries below the hint can be pending again (a crashed worker's batch, a
+            # retry). Rescan once the job's entries all exist; before that, the empty
+            # claim only means paying has caught up with materialising.
             outcome = self._pay_batch(job, 0)
         if outcome.claimed == 0:
             return False
