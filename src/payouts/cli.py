@@ -61,13 +61,12 @@ def serve(
     typer.echo(
         f"payouts on http://{settings.host}:{settings.port} ({db.url.get_backend_name()})", err=True
     )
-    uvicorn.run(
-        create_app(settings, db),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
+    api = create_app(settings, db)
+    config = uvicorn.Config(
+        api, host=settings.host, port=settings.port, log_config=None, access_log=False
     )
+    api.state.server = server = uvicorn.Server(config)  # event streams end when it stops
+    server.run()
 
 
 @app.command()

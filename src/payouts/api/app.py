@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.exceptions import HTTPException
 
-from payouts.api import routes
+from payouts.api import live, routes
 from payouts.api.deps import Unauthorized
 from payouts.config import Settings
 from payouts.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PayoutsError
@@ -36,7 +36,13 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         thread = None
         if run_worker:
-            worker = PayoutWorker(database, settings, app.state.wakeup, name="embedded-worker")
+            worker = PayoutWorker(
+                database,
+                settings,
+                app.state.wakeup,
+                name="embedded-worker",
+                metrics=app.state.metrics,
+            )
             thread = WorkerThread(worker)
             thread.start()
         yield
@@ -56,6 +62,7 @@ def create_app(
     # through LISTEN/NOTIFY (PostgreSQL) or the SQLite file's data_version.
     app.state.wakeup = wakeup_for(database) if run_worker else LocalWakeup()
     app.include_router(routes.router)
+    live.install(app, database)
     _install_error_handlers(app)
 
     @app.get("/healthz", tags=["health"])
