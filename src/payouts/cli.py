@@ -1,4 +1,4 @@
-"""The `payouts` command: serve, worker, migrate, demo."""
+"""The `payouts` command: serve, worker, migrate, demo (operator commands: cli_ops.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from payouts import logs
+from payouts import cli_ops, logs
 from payouts.config import Settings
 from payouts.storage import migrate as migrations
 from payouts.storage.database import Database
@@ -152,6 +152,9 @@ def demo(
             }
         )
     )
+
+
+cli_ops.register(app)  # jobs, entries, trigger, retry, watch
 
 
 def main() -> None:
