@@ -14,7 +14,7 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException
 
 from payouts.admin.mount import mount_admin
-from payouts.api import preview_routes, routes
+from payouts.api import live, preview_routes, routes
 from payouts.api.deps import Unauthorized
 from payouts.config import Settings
 from payouts.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PayoutsError
@@ -37,7 +37,13 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         thread = None
         if run_worker:
-            worker = PayoutWorker(database, settings, app.state.wakeup, name="embedded-worker")
+            worker = PayoutWorker(
+                database,
+                settings,
+                app.state.wakeup,
+                name="embedded-worker",
+                metrics=app.state.metrics,
+            )
             thread = WorkerThread(worker)
             thread.start()
         yield
@@ -59,6 +65,7 @@ def create_app(
     app.include_router(routes.router)
     app.include_router(preview_routes.router)
     mount_admin(app)
+    live.install(app, database)
     _install_error_handlers(app)
 
     @app.get("/healthz", tags=["health"])

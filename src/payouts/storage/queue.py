@@ -157,10 +157,11 @@ def compute_cutoff(conn: Connection, job: QueuedJob) -> ExtraCoinCutoff | None:
     return ExtraCoinCutoff(int(row.remainder), row.user_id)
 
 
-def store_plan(conn: Connection, job_id: uuid.UUID, cutoff: ExtraCoinCutoff | None) -> None:
+def store_plan(conn: Connection, job_id: uuid.UUID, cutoff: ExtraCoinCutoff | None) -> bool:
+    """True if this call planned the job (False: another worker got there first)."""
     j = payout_jobs.c
     now = utcnow()
-    conn.execute(
+    planned = conn.execute(
         update(payout_jobs)
         .where(j.id == job_id, j.planned.is_(False))
         .values(
@@ -171,6 +172,7 @@ def store_plan(conn: Connection, job_id: uuid.UUID, cutoff: ExtraCoinCutoff | No
             cutoff_user_id=cutoff.user_id if cutoff else None,
         )
     )
+    return planned.rowcount == 1
 
 
 # --- Step 2: materialise ----------------------------------------------------------------

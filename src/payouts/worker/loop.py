@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 
 from payouts.config import Settings
+from payouts.metrics import PayoutMetrics
 from payouts.storage import queue
 from payouts.storage.database import Database, is_transient
 from payouts.storage.queue import BatchOutcome, QueuedJob
+from payouts.worker import journal
 from payouts.worker.wakeup import LocalWakeup
 
 log = logging.getLogger("payouts.worker")
@@ -25,6 +28,7 @@ class PayoutWorker:
     settings: Settings
     wakeup: LocalWakeup
     name: str = "worker"
+    metrics: PayoutMetrics = field(default_factory=PayoutMetrics)
     # Where this worker's last batch of each job ended: the next claim starts there instead
     # of rescanning entries already settled. Only a hint: a miss rescans from the start.
     _resume_after: dict[uuid.UUID, int] = field(default_factory=dict)
@@ -32,6 +36,7 @@ class PayoutWorker:
     def run(self, stop: threading.Event) -> None:
         log.info("%s started (batch size %d)", self.name, self.settings.batch_size)
         while not stop.is_set():
+            self.metrics.heartbeat(self.name)
             try:
                 busy = self.run_round(stop)
             except Exception as exc:
@@ -81,22 +86,26 @@ class PayoutWorker:
             with self.db.write() as conn:
                 if queue.lock_for_planning(conn, job.id) is None:
                     return
-                queue.store_plan(conn, job.id, queue.compute_cutoff(conn, job))
+                started = queue.store_plan(conn, job.id, queue.compute_cutoff(conn, job))
         else:
             # SQLite has one writer at a time: read without holding it (a long read
             # over every winning stake), then store. A duplicate plan is identical.
             with self.db.read() as conn:
                 cutoff = queue.compute_cutoff(conn, job)
             with self.db.write() as conn:
-                queue.store_plan(conn, job.id, cutoff)
-        log.info("job %s planned: %s, %d winners", job.id, job.kind, job.total_winners)
+                started = queue.store_plan(conn, job.id, cutoff)
+        if started:
+            journal.job_started(self.name, job)
 
     def _materialise(self, job: QueuedJob) -> bool:
         with self.db.write() as conn:
             locked = queue.lock_for_materialising(conn, job.id)
             if locked is None:
                 return False
-            queue.materialise_chunk(conn, locked, self.settings.materialise_chunk)
+            inserted = queue.materialise_chunk(conn, locked, self.settings.materialise_chunk)
+            settled = None if inserted else journal.settled_job(conn, job.id)  # the last call
+        if settled is not None:
+            journal.job_settled(self.name, settled)
         return True
 
     def _pay(self, job: QueuedJob) -> bool:
@@ -110,19 +119,20 @@ class PayoutWorker:
         if outcome.claimed == 0:
             return False
         self._resume_after[job.id] = outcome.last_entry_id
-        log.info(
-            "job %s batch: %d paid, %d failed, %d coins; job %s",
-            job.id,
-            outcome.paid,
-            outcome.failed,
-            outcome.paid_amount,
-            outcome.job_status,
-        )
         return True
 
     def _pay_batch(self, job: QueuedJob, after: int) -> BatchOutcome:
+        began = time.perf_counter()
         with self.db.write() as conn:
-            return queue.pay_batch(conn, job, self.settings.batch_size, after)
+            outcome = queue.pay_batch(conn, job, self.settings.batch_size, after)
+            settled = journal.settled_by_batch(conn, job.id, outcome)
+        if outcome.claimed:
+            seconds = time.perf_counter() - began
+            self.metrics.batch_committed(job, outcome, seconds)
+            journal.batch_paid(self.name, job, outcome, seconds)
+        if settled is not None:
+            journal.job_settled(self.name, settled)
+        return outcome
 
 
 class WorkerThread:
