@@ -226,6 +226,22 @@ class TestInvalidInput:
             expect_error(api.post(path, json={"result": result}), 422)
         assert api.get(f"/api/admin/challenges/{world.open_challenge}").json()["status"] == "open"
 
+    def test_ids_beyond_the_integer_columns(self, api, world):
+        # the database cannot even compare these: they must not reach it (once a 500)
+        for user_id in (2**31, 2**63, 10**20):
+            message = expect_error(stake(api, world.open_challenge, item(user_id, 1)), 422)
+            assert "stakes.0.userId" in message
+        path = f"/api/admin/payout-jobs/{world.job_id}/entries"
+        for after_id in (2**63, 10**20):
+            expect_error(api.get(f"{path}?afterId={after_id}"), 422)
+        assert api.get(f"{path}?afterId={2**63 - 1}").json() == []
+
+    def test_nul_characters(self, api):
+        # PostgreSQL text cannot hold NUL (once a 500 there)
+        expect_error(api.post("/api/admin/challenges", json={"title": "bad\x00title"}), 422)
+        expect_error(api.get("/api/admin/challenges", params={"q": "a\x00"}), 422)
+        assert api.get("/api/admin/challenges").json() == []
+
     def test_invalid_result_on_a_resolved_challenge_is_still_422(self, api, world):
         path = f"/api/admin/challenges/{world.resolved_challenge}/result"
         expect_error(api.post(path, json={"result": "nonsense"}), 422)

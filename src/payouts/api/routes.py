@@ -27,6 +27,8 @@ from payouts.storage.tables import CHALLENGE_STATUSES, ENTRY_STATUSES, JOB_STATU
 
 router = APIRouter(prefix="/api/admin")
 
+MAX_ENTRY_ID = 2**63 - 1  # payout_entries.id is a BIGINT; a bigger afterId cannot be bound
+
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
 def create_user(body: NewUser, db: Db, _: Admin) -> UserOut:
@@ -154,7 +156,7 @@ def job_entries(
     db: Db,
     _: Reader,
     status_filter: Annotated[str | None, Query(alias="status")] = None,
-    after_id: Annotated[int, Query(alias="afterId", ge=0)] = 0,
+    after_id: Annotated[int, Query(alias="afterId", ge=0, le=MAX_ENTRY_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[EntryOut]:
     if status_filter is not None and status_filter not in ENTRY_STATUSES:

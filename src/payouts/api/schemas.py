@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 from sqlalchemy import RowMapping
 
+from payouts.api.deps import MAX_ID
 from payouts.clock import iso_utc
 from payouts.domain.money import MAX_BALANCE, MAX_FEE_BPS, MAX_STAKE
 
@@ -88,7 +89,9 @@ class ChallengeOut(Out):
 
 
 class StakeIn(Body):
-    user_id: Annotated[int, Field(ge=1)]
+    # bounded like the users.id column: a bigger number cannot name a user, and the
+    # database refuses to even compare it (a 500 before this bound)
+    user_id: Annotated[int, Field(ge=1, le=MAX_ID)]
     side: Side
     amount: StakeCoins
 
