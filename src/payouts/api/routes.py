@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, status
 
 from payouts.api.deps import Admin, AppSettings, Db, Reader, Wake, parse_id, parse_uuid
 from payouts.api.schemas import (
+    NO_NUL_PATTERN,
     ChallengeOut,
     EntryOut,
     JobOut,
@@ -66,7 +67,7 @@ def list_challenges(
     db: Db,
     _: Reader,
     status_filter: Annotated[str | None, Query(alias="status")] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=200, pattern=NO_NUL_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ChallengeOut]:
     if status_filter is not None and status_filter not in CHALLENGE_STATUSES:

@@ -26,6 +26,9 @@ class Out(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
+# PostgreSQL text cannot hold NUL: refuse it as invalid input, not a 500 from the driver.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+
 Username = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
 ]
@@ -54,7 +57,12 @@ class UserOut(Out):
 
 
 class NewChallenge(Body):
-    title: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+    title: Annotated[
+        str,
+        StringConstraints(
+            min_length=1, max_length=200, strip_whitespace=True, pattern=NO_NUL_PATTERN
+        ),
+    ]
     platform_fee_bps: Annotated[int, Field(ge=0, le=MAX_FEE_BPS)] | None = None
 
 
