@@ -38,7 +38,9 @@ class TestMigrations:
                 assert inspect(conn).get_table_names() == []
             migrate.upgrade(db)
             with db.read() as conn:
-                context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+                context = MigrationContext.configure(
+                    conn, opts={"compare_type": True, "compare_server_default": True}
+                )
                 diffs = compare_metadata(context, metadata)
                 tables = set(inspect(conn).get_table_names())
         finally:
