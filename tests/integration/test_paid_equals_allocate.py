@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from payouts.domain.money import MAX_STAKE
 from payouts.domain.payout_math import allocate, split_pool
+from payouts.domain.staking import StakeItem
 from payouts.services import challenges
 from tests.support.books import assert_books_balance
 from tests.support.reads import balances, entries_of, fee_rows, ledger_credits
@@ -54,6 +55,36 @@ class TestPaidEqualsAllocate:
         losers = [MAX_STAKE] * 4 + [123_456_789_011]
         largest = pay_and_check(db, settings, winners, losers, fee_bps=333, batch_size=2, chunk=4)
         assert largest > 2**63  # SQLite would have turned this product into a float
+
+    @pytest.mark.parametrize("fee_bps", [0, 9_999, 10_000])
+    def test_fee_extremes(self, db, settings, fee_bps):
+        # 10,000 bps: the fee is the whole pool and every winner gets 0 coins
+        pay_and_check(
+            db, settings, [5, 7, 11, 13], [17, 19], fee_bps=fee_bps, batch_size=3, chunk=2
+        )
+
+    def test_positions_grown_over_several_requests_are_paid_on_their_total(self, db, settings):
+        cid, winner_stakes, _ = staked_challenge(db, [10, 20, 30], [25])
+        first = min(winner_stakes)
+        with db.write() as conn:
+            challenges.place_stakes(conn, cid, [StakeItem(first, "challenger", 4)] * 2)
+        with db.write() as conn:
+            challenges.place_stakes(conn, cid, [StakeItem(first, "challenger", 2)])
+        winner_stakes[first] += 10
+        with db.read() as conn:
+            before = balances(conn, winner_stakes)
+        with db.write() as conn:
+            job_id = challenges.resolve(conn, cid, "challenger_won").job_id
+        worker(db, settings, batch_size=2).run_until_idle()
+        expected = allocate(split_pool(95, 500).winner_pool, winner_stakes)
+        with db.read() as conn:
+            after = balances(conn, winner_stakes)
+            assert job_id is not None
+            assert {uid: amount for uid, (amount, _) in entries_of(conn, job_id).items()} == (
+                expected
+            )
+            assert_books_balance(conn)
+        assert {uid: after[uid] - before[uid] for uid in winner_stakes} == expected
 
     @pytest.mark.parametrize("seed", [1, 2])
     def test_seeded_random_stakes(self, db, settings, seed):
