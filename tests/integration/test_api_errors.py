@@ -153,8 +153,9 @@ class TestNotFound:
             expect_error(api.post(f"/api/admin/payout-jobs/{raw_id}/retry"), 404)
             expect_error(api.get(f"/api/admin/payout-jobs/{raw_id}/entries"), 404)
 
-    def test_unknown_route(self, api):
+    def test_unknown_route_and_wrong_method(self, api, world):
         expect_error(api.get("/api/admin/nothing-here"), 404)
+        expect_error(api.delete(f"/api/admin/users/{world.alice}"), 405)
 
 
 class TestInvalidInput:
