@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, status
 
 from payouts.api.deps import Admin, AppSettings, Db, Reader, Wake, parse_id, parse_uuid
 from payouts.api.schemas import (
+    NO_NUL_PATTERN,
     ChallengeOut,
     EntryOut,
     JobOut,
@@ -26,6 +27,8 @@ from payouts.services import challenges, jobs, users
 from payouts.storage.tables import CHALLENGE_STATUSES, ENTRY_STATUSES, JOB_STATUSES
 
 router = APIRouter(prefix="/api/admin")
+
+MAX_ENTRY_ID = 2**63 - 1  # payout_entries.id is a BIGINT; a bigger afterId cannot be bound
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
@@ -64,7 +67,7 @@ def list_challenges(
     db: Db,
     _: Reader,
     status_filter: Annotated[str | None, Query(alias="status")] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=200, pattern=NO_NUL_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ChallengeOut]:
     if status_filter is not None and status_filter not in CHALLENGE_STATUSES:
@@ -154,7 +157,7 @@ def job_entries(
     db: Db,
     _: Reader,
     status_filter: Annotated[str | None, Query(alias="status")] = None,
-    after_id: Annotated[int, Query(alias="afterId", ge=0)] = 0,
+    after_id: Annotated[int, Query(alias="afterId", ge=0, le=MAX_ENTRY_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[EntryOut]:
     if status_filter is not None and status_filter not in ENTRY_STATUSES:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 from sqlalchemy import RowMapping
 
+from payouts.api.deps import MAX_ID
 from payouts.clock import iso_utc
 from payouts.domain.money import MAX_BALANCE, MAX_FEE_BPS, MAX_STAKE
 
@@ -24,6 +25,9 @@ class Body(BaseModel):
 class Out(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
+
+# PostgreSQL text cannot hold NUL: refuse it as invalid input, not a 500 from the driver.
+NO_NUL_PATTERN = r"^[^\x00]*$"
 
 Username = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
@@ -53,7 +57,12 @@ class UserOut(Out):
 
 
 class NewChallenge(Body):
-    title: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+    title: Annotated[
+        str,
+        StringConstraints(
+            min_length=1, max_length=200, strip_whitespace=True, pattern=NO_NUL_PATTERN
+        ),
+    ]
     platform_fee_bps: Annotated[int, Field(ge=0, le=MAX_FEE_BPS)] | None = None
 
 
@@ -88,7 +97,9 @@ class ChallengeOut(Out):
 
 
 class StakeIn(Body):
-    user_id: Annotated[int, Field(ge=1)]
+    # bounded like the users.id column: a bigger number cannot name a user, and the
+    # database refuses to even compare it (a 500 before this bound)
+    user_id: Annotated[int, Field(ge=1, le=MAX_ID)]
     side: Side
     amount: StakeCoins
 
