@@ -157,22 +157,28 @@ def compute_cutoff(conn: Connection, job: QueuedJob) -> ExtraCoinCutoff | None:
     return ExtraCoinCutoff(int(row.remainder), row.user_id)
 
 
-def store_plan(conn: Connection, job_id: uuid.UUID, cutoff: ExtraCoinCutoff | None) -> bool:
-    """True if this call planned the job (False: another worker got there first)."""
+def mark_running(conn: Connection, job_id: uuid.UUID) -> bool:
+    """queued -> running, before the (possibly long) plan; True if this call did it."""
     j = payout_jobs.c
-    now = utcnow()
-    planned = conn.execute(
+    started = conn.execute(
+        update(payout_jobs)
+        .where(j.id == job_id, j.status == "queued")
+        .values(status="running", started_at=func.coalesce(j.started_at, utcnow()))
+    )
+    return started.rowcount == 1
+
+
+def store_plan(conn: Connection, job_id: uuid.UUID, cutoff: ExtraCoinCutoff | None) -> None:
+    j = payout_jobs.c
+    conn.execute(
         update(payout_jobs)
         .where(j.id == job_id, j.planned.is_(False))
         .values(
             planned=True,
-            status="running",
-            started_at=func.coalesce(j.started_at, now),
             cutoff_remainder=cutoff.remainder if cutoff else None,
             cutoff_user_id=cutoff.user_id if cutoff else None,
         )
     )
-    return planned.rowcount == 1
 
 
 # --- Step 2: materialise ----------------------------------------------------------------

@@ -81,21 +81,24 @@ class PayoutWorker:
         return self._pay(job) or materialised
 
     def _plan(self, job: QueuedJob) -> None:
+        # Show the job running at once: planning a million winners takes seconds.
+        with self.db.write() as conn:
+            started = queue.mark_running(conn, job.id)
+        if started:
+            journal.job_started(self.name, job)
         if self.db.is_postgres:
             # Lock the job so that of several workers one reads the stakes, once.
             with self.db.write() as conn:
                 if queue.lock_for_planning(conn, job.id) is None:
                     return
-                started = queue.store_plan(conn, job.id, queue.compute_cutoff(conn, job))
+                queue.store_plan(conn, job.id, queue.compute_cutoff(conn, job))
         else:
             # SQLite has one writer at a time: read without holding it (a long read
             # over every winning stake), then store. A duplicate plan is identical.
             with self.db.read() as conn:
                 cutoff = queue.compute_cutoff(conn, job)
             with self.db.write() as conn:
-                started = queue.store_plan(conn, job.id, cutoff)
-        if started:
-            journal.job_started(self.name, job)
+                queue.store_plan(conn, job.id, cutoff)
 
     def _materialise(self, job: QueuedJob) -> bool:
         with self.db.write() as conn:
