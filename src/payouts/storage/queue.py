@@ -453,7 +453,7 @@ def _record_progress(conn: Connection, job: QueuedJob, paid: int, failed: int) -
             update(payout_jobs)
             .where(j.id == job.id)
             .values(
-                error=f"{row.failed_winners} of {row.total_winners} entries failed;"
+                error=f"{row.failed_winners:,} of {row.total_winners:,} entries failed;"
                 " fix them and retry the job"
             )
         )
