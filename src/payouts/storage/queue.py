@@ -198,12 +198,14 @@ def lock_for_materialising(conn: Connection, job_id: uuid.UUID) -> QueuedJob | N
 def _lock_job(
     conn: Connection, job_id: uuid.UUID, condition: ColumnElement[bool]
 ) -> QueuedJob | None:
-    # SKIP LOCKED: a worker that finds the job busy moves on to paying instead of waiting.
-    row = conn.execute(
-        select(payout_jobs)
-        .where(payout_jobs.c.id == job_id, condition)
-        .with_for_update(skip_locked=True)
-    ).first()
+    # An advisory lock, not a row lock: batches paying this job update its row at their
+    # commit and must not wait for a planner or materialiser. Try-lock: a worker that
+    # finds the job busy moves on to paying. SQLite's single writer needs no lock.
+    if conn.dialect.name == "postgresql":
+        key = int.from_bytes(job_id.bytes[:8], "big", signed=True)
+        if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}).scalar():
+            return None
+    row = conn.execute(select(payout_jobs).where(payout_jobs.c.id == job_id, condition)).first()
     return QueuedJob.from_row(row) if row else None
 
 
