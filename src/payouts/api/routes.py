@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
+from sqlalchemy import Connection
 
-from payouts.api.deps import Admin, AppSettings, Db, Reader, Wake, parse_id, parse_uuid
+from payouts.api.actions import AdminWrite, IdempotencyKey
+from payouts.api.deps import AppSettings, Db, Reader, Wake, parse_id, parse_uuid
 from payouts.api.schemas import (
+    ERROR_RESPONSES,
+    MAX_BIGINT,
+    PRINTABLE,
     ChallengeOut,
     EntryOut,
     JobOut,
@@ -25,12 +30,12 @@ from payouts.domain.staking import StakeItem
 from payouts.services import challenges, jobs, users
 from payouts.storage.tables import CHALLENGE_STATUSES, ENTRY_STATUSES, JOB_STATUSES
 
-router = APIRouter(prefix="/api/admin")
+router = APIRouter(prefix="/api/admin", responses=ERROR_RESPONSES)
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
-def create_user(body: NewUser, db: Db, _: Admin) -> UserOut:
-    with db.write() as conn:
+def create_user(body: NewUser, action: AdminWrite) -> UserOut:
+    with action.write() as conn:
         return UserOut.of(users.create_user(conn, body.username, body.balance))
 
 
@@ -41,21 +46,21 @@ def get_user(user_id: str, db: Db, _: Reader) -> UserOut:
 
 
 @router.post("/users/{user_id}/freeze")
-def freeze_user(user_id: str, db: Db, _: Admin) -> UserOut:
-    with db.write() as conn:
+def freeze_user(user_id: str, action: AdminWrite) -> UserOut:
+    with action.write() as conn:
         return UserOut.of(users.set_user_status(conn, parse_id(user_id, "user"), "frozen"))
 
 
 @router.post("/users/{user_id}/unfreeze")
-def unfreeze_user(user_id: str, db: Db, _: Admin) -> UserOut:
-    with db.write() as conn:
+def unfreeze_user(user_id: str, action: AdminWrite) -> UserOut:
+    with action.write() as conn:
         return UserOut.of(users.set_user_status(conn, parse_id(user_id, "user"), "active"))
 
 
 @router.post("/challenges", status_code=status.HTTP_201_CREATED)
-def create_challenge(body: NewChallenge, db: Db, settings: AppSettings, _: Admin) -> ChallengeOut:
+def create_challenge(body: NewChallenge, action: AdminWrite, settings: AppSettings) -> ChallengeOut:
     fee = settings.platform_fee_bps if body.platform_fee_bps is None else body.platform_fee_bps
-    with db.write() as conn:
+    with action.write() as conn:
         return ChallengeOut.of(challenges.create_challenge(conn, body.title, fee))
 
 
@@ -64,7 +69,7 @@ def list_challenges(
     db: Db,
     _: Reader,
     status_filter: Annotated[str | None, Query(alias="status")] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=200, pattern=PRINTABLE)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ChallengeOut]:
     if status_filter is not None and status_filter not in CHALLENGE_STATUSES:
@@ -80,29 +85,45 @@ def get_challenge(challenge_id: str, db: Db, _: Reader) -> ChallengeOut:
         return ChallengeOut.of(challenges.get_challenge(conn, parse_id(challenge_id, "challenge")))
 
 
-@router.post("/challenges/{challenge_id}/stakes", status_code=status.HTTP_201_CREATED)
-def place_stakes(challenge_id: str, body: NewStakes, db: Db, _: Admin) -> ChallengeOut:
+@router.post(
+    "/challenges/{challenge_id}/stakes",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ChallengeOut,
+)
+def place_stakes(
+    challenge_id: str, body: NewStakes, action: AdminWrite, key: IdempotencyKey = None
+) -> Response:
     cid = parse_id(challenge_id, "challenge")
     items = [StakeItem(s.user_id, s.side, s.amount) for s in body.stakes]
-    with db.write() as conn:
+
+    def stake(conn: Connection) -> ChallengeOut:
         return ChallengeOut.of(challenges.place_stakes(conn, cid, items))
 
+    return action.once(key, body, stake)
 
-@router.post("/challenges/{challenge_id}/result")
+
+@router.post("/challenges/{challenge_id}/result", response_model=ResolutionOut)
 def resolve_challenge(
-    challenge_id: str, body: ResultIn, db: Db, wake: Wake, _: Admin
-) -> ResolutionOut:
+    challenge_id: str, body: ResultIn, action: AdminWrite, wake: Wake, key: IdempotencyKey = None
+) -> Response:
     cid = parse_id(challenge_id, "challenge")
-    with db.write() as conn:
-        resolution = challenges.resolve(conn, cid, body.result)
+
+    def resolve(conn: Connection) -> ResolutionOut:
+        return _resolution_out(challenges.resolve(conn, cid, body.result), body.result)
+
+    response = action.once(key, body, resolve)
     wake.notify()
+    return response
+
+
+def _resolution_out(resolution: challenges.Resolution, result: str) -> ResolutionOut:
     job_id = str(resolution.job_id) if resolution.job_id else None
     if resolution.job_kind == "payout":
-        message = f"Challenge result set to {body.result}. Payouts queued for processing."
+        message = f"Challenge result set to {result}. Payouts queued for processing."
     elif resolution.job_kind == "refund":
-        message = f"Challenge result set to {body.result}. Refunds queued for processing."
+        message = f"Challenge result set to {result}. Refunds queued for processing."
     else:
-        message = f"Challenge result set to {body.result}. Nobody staked; nothing to pay."
+        message = f"Challenge result set to {result}. Nobody staked; nothing to pay."
     return ResolutionOut(
         challenge=ChallengeOut.of(resolution.challenge),
         payout_job_id=job_id if resolution.job_kind == "payout" else None,
@@ -133,16 +154,16 @@ def job_status(job_id: str, db: Db, _: Reader) -> JobStatusOut:
 
 
 @router.post("/payout-jobs/{job_id}/trigger", status_code=status.HTTP_202_ACCEPTED)
-def trigger_job(job_id: str, db: Db, wake: Wake, _: Admin) -> JobStatusOut:
-    with db.write() as conn:
+def trigger_job(job_id: str, action: AdminWrite, wake: Wake) -> JobStatusOut:
+    with action.write() as conn:
         job = jobs.trigger(conn, parse_uuid(job_id, "payout job"))
     wake.notify()
     return JobStatusOut.of(job)
 
 
 @router.post("/payout-jobs/{job_id}/retry")
-def retry_job(job_id: str, db: Db, wake: Wake, _: Admin) -> JobStatusOut:
-    with db.write() as conn:
+def retry_job(job_id: str, action: AdminWrite, wake: Wake) -> JobStatusOut:
+    with action.write() as conn:
         job = jobs.retry(conn, parse_uuid(job_id, "payout job"))
     wake.notify()
     return JobStatusOut.of(job)
@@ -154,7 +175,7 @@ def job_entries(
     db: Db,
     _: Reader,
     status_filter: Annotated[str | None, Query(alias="status")] = None,
-    after_id: Annotated[int, Query(alias="afterId", ge=0)] = 0,
+    after_id: Annotated[int, Query(alias="afterId", ge=0, le=MAX_BIGINT)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[EntryOut]:
     if status_filter is not None and status_filter not in ENTRY_STATUSES:

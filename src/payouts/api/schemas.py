@@ -9,8 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 from sqlalchemy import RowMapping
 
+from payouts.api.deps import MAX_ID
 from payouts.clock import iso_utc
 from payouts.domain.money import MAX_BALANCE, MAX_FEE_BPS, MAX_STAKE
+
+MAX_BIGINT = 2**63 - 1
+# No control characters (NUL above all: PostgreSQL refuses it in text).
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 
 
 class Body(BaseModel):
@@ -53,7 +58,10 @@ class UserOut(Out):
 
 
 class NewChallenge(Body):
-    title: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+    title: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=PRINTABLE),
+    ]
     platform_fee_bps: Annotated[int, Field(ge=0, le=MAX_FEE_BPS)] | None = None
 
 
@@ -88,7 +96,7 @@ class ChallengeOut(Out):
 
 
 class StakeIn(Body):
-    user_id: Annotated[int, Field(ge=1)]
+    user_id: Annotated[int, Field(ge=1, le=MAX_ID)]
     side: Side
     amount: StakeCoins
 
@@ -187,8 +195,54 @@ class EntryOut(Out):
         )
 
 
+class AuditEntryOut(Out):
+    id: int
+    at: str
+    actor: str
+    action: str
+    target: str | None
+    client: str | None
+    status_code: int
+    outcome: str
+
+    @classmethod
+    def of(cls, row: RowMapping) -> AuditEntryOut:
+        return cls(
+            id=row["id"],
+            at=iso_utc(row["created_at"]) or "",
+            actor=row["actor"],
+            action=row["action"],
+            target=row["target"],
+            client=row["client"],
+            status_code=row["status_code"],
+            outcome=row["outcome"],
+        )
+
+
 class ErrorOut(BaseModel):
     message: str
+
+
+class FieldErrorOut(BaseModel):
+    loc: list[str]
+    msg: str
+
+
+class ValidationErrorOut(BaseModel):
+    message: str
+    errors: list[FieldErrorOut] | None = None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No token, or not a live one"},
+    403: {"model": ErrorOut, "description": "The token's role may not do this"},
+    404: {"model": ErrorOut, "description": "No such object (or a malformed id)"},
+    409: {"model": ErrorOut, "description": "The object's state forbids this"},
+    413: {"model": ErrorOut, "description": "The body is larger than the limit"},
+    415: {"model": ErrorOut, "description": "The body is not JSON"},
+    422: {"model": ValidationErrorOut, "description": "Invalid input"},
+    503: {"model": ErrorOut, "description": "The database is busy or unavailable; retry"},
+}
 
 
 def parse_job_id(raw: str) -> uuid.UUID | None:

@@ -1,0 +1,41 @@
+"""The HTTP API in-process (Starlette's TestClient) on the test's database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from payouts.api.app import create_app
+from payouts.config import Settings
+from payouts.services import tokens
+from payouts.storage.database import Database
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@contextmanager
+def api_client(settings: Settings, db: Database) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, db, embedded_worker=False)) as client:
+        yield client
+
+
+def new_token(db: Database, name: str, role: str) -> str:
+    with db.write() as conn:
+        return tokens.create_token(conn, name, role)
+
+
+def audit_rows(db: Database) -> list[dict[str, object]]:
+    """The audit log, oldest first."""
+    with db.read() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT actor, action, target, client, status_code, outcome FROM audit_log"
+                " ORDER BY id"
+            )
+        )
+        return [dict(row._mapping) for row in rows]
