@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from payouts import logs
+from payouts import cli_security, logs
 from payouts.config import Settings
 from payouts.storage import migrate as migrations
 from payouts.storage.database import Database
@@ -143,6 +143,9 @@ def demo(
             }
         )
     )
+
+
+cli_security.register(app)
 
 
 def main() -> None:
