@@ -19,8 +19,11 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @contextmanager
-def api_client(settings: Settings, db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, db, embedded_worker=False)) as client:
+def api_client(
+    settings: Settings, db: Database, *, raise_server_exceptions: bool = True
+) -> Iterator[TestClient]:
+    app = create_app(settings, db, embedded_worker=False)
+    with TestClient(app, raise_server_exceptions=raise_server_exceptions) as client:
         yield client
 
 

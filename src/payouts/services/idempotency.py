@@ -41,8 +41,9 @@ def claim(conn: Connection, key: str, request: str, request_hash: str) -> Stored
         dialect_insert(idempotency_keys)
         .values(key=key, request=request, body_hash=request_hash, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["key"])
-    ).rowcount
-    if claimed:
+        .returning(idempotency_keys.c.key)  # rowcount is not reliable for this on psycopg
+    ).first()
+    if claimed is not None:
         return None
     k = idempotency_keys.c
     row = conn.execute(
