@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from payouts.config import Settings
 from payouts.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PayoutsError
@@ -94,6 +94,12 @@ def require(*roles: str) -> Callable[..., Principal]:
 
 Reader = Annotated[Principal, Depends(require("admin", "viewer"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+# Path ids are strings so that a malformed one is a 404 (it names nothing), not a 422.
+UserIdPath = Annotated[str, Path(description="A user's id", examples=["1"])]
+ChallengeIdPath = Annotated[str, Path(description="A challenge's id", examples=["1"])]
+JobIdPath = Annotated[str, Path(description="A payout job's id (a UUID)")]
 
 
 def parse_id(raw: str, what: str) -> int:

@@ -9,7 +9,17 @@ from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import Connection
 
 from payouts.api.actions import AdminWrite, IdempotencyKey
-from payouts.api.deps import AppSettings, Db, Reader, Wake, parse_id, parse_uuid
+from payouts.api.deps import (
+    AppSettings,
+    ChallengeIdPath,
+    Db,
+    JobIdPath,
+    Reader,
+    UserIdPath,
+    Wake,
+    parse_id,
+    parse_uuid,
+)
 from payouts.api.schemas import (
     ERROR_RESPONSES,
     MAX_BIGINT,
@@ -40,19 +50,19 @@ def create_user(body: NewUser, action: AdminWrite) -> UserOut:
 
 
 @router.get("/users/{user_id}")
-def get_user(user_id: str, db: Db, _: Reader) -> UserOut:
+def get_user(user_id: UserIdPath, db: Db, _: Reader) -> UserOut:
     with db.read() as conn:
         return UserOut.of(users.get_user(conn, parse_id(user_id, "user")))
 
 
 @router.post("/users/{user_id}/freeze")
-def freeze_user(user_id: str, action: AdminWrite) -> UserOut:
+def freeze_user(user_id: UserIdPath, action: AdminWrite) -> UserOut:
     with action.write() as conn:
         return UserOut.of(users.set_user_status(conn, parse_id(user_id, "user"), "frozen"))
 
 
 @router.post("/users/{user_id}/unfreeze")
-def unfreeze_user(user_id: str, action: AdminWrite) -> UserOut:
+def unfreeze_user(user_id: UserIdPath, action: AdminWrite) -> UserOut:
     with action.write() as conn:
         return UserOut.of(users.set_user_status(conn, parse_id(user_id, "user"), "active"))
 
@@ -80,7 +90,7 @@ def list_challenges(
 
 
 @router.get("/challenges/{challenge_id}")
-def get_challenge(challenge_id: str, db: Db, _: Reader) -> ChallengeOut:
+def get_challenge(challenge_id: ChallengeIdPath, db: Db, _: Reader) -> ChallengeOut:
     with db.read() as conn:
         return ChallengeOut.of(challenges.get_challenge(conn, parse_id(challenge_id, "challenge")))
 
@@ -91,7 +101,7 @@ def get_challenge(challenge_id: str, db: Db, _: Reader) -> ChallengeOut:
     response_model=ChallengeOut,
 )
 def place_stakes(
-    challenge_id: str, body: NewStakes, action: AdminWrite, key: IdempotencyKey = None
+    challenge_id: ChallengeIdPath, body: NewStakes, action: AdminWrite, key: IdempotencyKey = None
 ) -> Response:
     cid = parse_id(challenge_id, "challenge")
     items = [StakeItem(s.user_id, s.side, s.amount) for s in body.stakes]
@@ -104,7 +114,11 @@ def place_stakes(
 
 @router.post("/challenges/{challenge_id}/result", response_model=ResolutionOut)
 def resolve_challenge(
-    challenge_id: str, body: ResultIn, action: AdminWrite, wake: Wake, key: IdempotencyKey = None
+    challenge_id: ChallengeIdPath,
+    body: ResultIn,
+    action: AdminWrite,
+    wake: Wake,
+    key: IdempotencyKey = None,
 ) -> Response:
     cid = parse_id(challenge_id, "challenge")
 
@@ -148,13 +162,13 @@ def list_jobs(
 
 
 @router.get("/payout-jobs/{job_id}/status")
-def job_status(job_id: str, db: Db, _: Reader) -> JobStatusOut:
+def job_status(job_id: JobIdPath, db: Db, _: Reader) -> JobStatusOut:
     with db.read() as conn:
         return JobStatusOut.of(jobs.get_job(conn, parse_uuid(job_id, "payout job")))
 
 
 @router.post("/payout-jobs/{job_id}/trigger", status_code=status.HTTP_202_ACCEPTED)
-def trigger_job(job_id: str, action: AdminWrite, wake: Wake) -> JobStatusOut:
+def trigger_job(job_id: JobIdPath, action: AdminWrite, wake: Wake) -> JobStatusOut:
     with action.write() as conn:
         job = jobs.trigger(conn, parse_uuid(job_id, "payout job"))
     wake.notify()
@@ -162,7 +176,7 @@ def trigger_job(job_id: str, action: AdminWrite, wake: Wake) -> JobStatusOut:
 
 
 @router.post("/payout-jobs/{job_id}/retry")
-def retry_job(job_id: str, action: AdminWrite, wake: Wake) -> JobStatusOut:
+def retry_job(job_id: JobIdPath, action: AdminWrite, wake: Wake) -> JobStatusOut:
     with action.write() as conn:
         job = jobs.retry(conn, parse_uuid(job_id, "payout job"))
     wake.notify()
@@ -171,7 +185,7 @@ def retry_job(job_id: str, action: AdminWrite, wake: Wake) -> JobStatusOut:
 
 @router.get("/payout-jobs/{job_id}/entries")
 def job_entries(
-    job_id: str,
+    job_id: JobIdPath,
     db: Db,
     _: Reader,
     status_filter: Annotated[str | None, Query(alias="status")] = None,

@@ -96,7 +96,7 @@ class ChallengeOut(Out):
 
 
 class StakeIn(Body):
-    user_id: Annotated[int, Field(ge=1, le=MAX_ID)]
+    user_id: Annotated[int, Field(ge=1, le=MAX_ID, examples=[1])]
     side: Side
     amount: StakeCoins
 
