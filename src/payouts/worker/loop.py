@@ -7,10 +7,14 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import DBAPIError
+
 from payouts.config import Settings
 from payouts.storage import queue
 from payouts.storage.database import Database
 from payouts.storage.queue import BatchOutcome, QueuedJob
+from payouts.worker import poison
+from payouts.worker.poison import PoisonIsolator
 from payouts.worker.wakeup import LocalWakeup
 
 log = logging.getLogger("payouts.worker")
@@ -103,8 +107,16 @@ class PayoutWorker:
         return True
 
     def _pay_batch(self, job: QueuedJob, after: int) -> BatchOutcome:
-        with self.db.write() as conn:
-            return queue.pay_batch(conn, job, self.settings.batch_size, after)
+        try:
+            with self.db.write() as conn:
+                return queue.pay_batch(conn, job, self.settings.batch_size, after)
+        except DBAPIError as exc:
+            if not poison.is_poison(exc):
+                raise
+            log.warning("job %s: a batch failed (%s); isolating the entry", job.id, exc.orig)
+            return PoisonIsolator(self.db, self.settings, job).pay_around(
+                after, self.settings.batch_size
+            )
 
 
 class WorkerThread:
