@@ -21,7 +21,7 @@ run: $(VENV)/.run-deps
 	$(BIN)/payouts serve
 
 lint: $(VENV)/.dev-deps
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/mypy
 
 test: lint

@@ -1,4 +1,4 @@
-"""The `payouts` command: serve, worker, migrate, demo."""
+"""The `payouts` command: serve, worker, migrate, demo (operator commands: cli_ops.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from payouts import cli_security, logs
+from payouts import cli_ops, cli_security, logs
 from payouts.config import Settings
 from payouts.storage import migrate as migrations
 from payouts.storage.database import Database
@@ -61,34 +61,43 @@ def serve(
     typer.echo(
         f"payouts on http://{settings.host}:{settings.port} ({db.url.get_backend_name()})", err=True
     )
-    uvicorn.run(
-        create_app(settings, db),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
+    api = create_app(settings, db)
+    config = uvicorn.Config(
+        api, host=settings.host, port=settings.port, log_config=None, access_log=False
     )
+    api.state.server = server = uvicorn.Server(config)  # event streams end when it stops
+    server.run()
 
 
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, help="Worker loops in this process")] = 1,
     once: Annotated[bool, typer.Option(help="Process what is queued now, then exit")] = False,
+    metrics_port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="Serve /metrics on 127.0.0.1:PORT")
+    ] = None,
 ) -> None:
     """Run payout workers alone (no HTTP API)."""
+    from payouts.metrics import serve_worker_metrics
     from payouts.worker.loop import PayoutWorker, WorkerThread
     from payouts.worker.wakeup import wakeup_for
 
     settings = _settings()
+    # Each worker loop holds one pooled connection during a batch (its wake-up listener has
+    # its own), so the pool must be at least as large as the number of loops.
+    settings = settings.model_copy(update={"db_pool_size": max(settings.db_pool_size, concurrency)})
     db = _open(settings)
+    metrics = serve_worker_metrics(db, metrics_port)
     if once:
-        PayoutWorker(db, settings, wakeup_for(db)).run_until_idle()
+        PayoutWorker(db, settings, wakeup_for(db), metrics=metrics).run_until_idle()
         return
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     threads = [
-        WorkerThread(PayoutWorker(db, settings, wakeup_for(db), name=f"worker-{n}"))
+        WorkerThread(
+            PayoutWorker(db, settings, wakeup_for(db), name=f"worker-{n}", metrics=metrics)
+        )
         for n in range(concurrency)
     ]
     for thread in threads:
@@ -145,7 +154,8 @@ def demo(
     )
 
 
-cli_security.register(app)
+cli_ops.register(app)  # jobs, entries, trigger, retry, watch
+cli_security.register(app)  # tokens, audit-log, verify
 
 
 def main() -> None:

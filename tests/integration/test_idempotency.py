@@ -13,7 +13,7 @@ from payouts.services import challenges
 from tests.support.api import api_client, audit_rows
 from tests.support.faults import fail_inserts, heal
 from tests.support.scenario import make_users, staked_challenge
-from tests.support.server import running_server
+from tests.support.server_process import ServerProcess, payouts_env
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 
@@ -172,30 +172,36 @@ def _concurrently(count, send):
     return results
 
 
-def test_concurrent_duplicates_apply_once(settings, db):
+def test_concurrent_duplicates_apply_once(settings, db, tmp_path):
     cid, _, _ = staked_challenge(db, [100], [100])
     other = _open_challenge(db)
     (uid,) = make_users(db, [10_000])
-    with running_server(settings, "--no-worker") as base, httpx.Client(base_url=base) as http:
-        stake = {"stakes": [{"userId": uid, "side": "challenged", "amount": 1000}]}
-        stakes = _concurrently(
-            8,
-            lambda: http.post(
-                f"/api/admin/challenges/{other}/stakes",
-                headers={**ADMIN, "Idempotency-Key": "race-stake"},
-                json=stake,
-                timeout=60,
-            ),
-        )
-        resolves = _concurrently(
-            8,
-            lambda: http.post(
-                f"/api/admin/challenges/{cid}/result",
-                headers={**ADMIN, "Idempotency-Key": "race-resolve"},
-                json={"result": "challenger_won"},
-                timeout=60,
-            ),
-        )
+    env = payouts_env(settings.database_url, PAYOUTS_EMBEDDED_WORKER="false")
+    server = ServerProcess(env, tmp_path, tmp_path / "serve.log")
+    server.start()
+    try:
+        with server.client() as http:
+            stake = {"stakes": [{"userId": uid, "side": "challenged", "amount": 1000}]}
+            stakes = _concurrently(
+                8,
+                lambda: http.post(
+                    f"/api/admin/challenges/{other}/stakes",
+                    headers={"Idempotency-Key": "race-stake"},
+                    json=stake,
+                    timeout=60,
+                ),
+            )
+            resolves = _concurrently(
+                8,
+                lambda: http.post(
+                    f"/api/admin/challenges/{cid}/result",
+                    headers={"Idempotency-Key": "race-resolve"},
+                    json={"result": "challenger_won"},
+                    timeout=60,
+                ),
+            )
+    finally:
+        server.kill()
     for results, status in ((stakes, 201), (resolves, 200)):
         assert all(isinstance(r, httpx.Response) for r in results), results
         assert {r.status_code for r in results} == {status}, [r.text for r in results]

@@ -17,3 +17,13 @@ def test_ten_winners_are_paid(db, settings):
         assert status == "completed"
         assert_books_balance(conn)
     assert resolution.job_kind == "payout"
+
+
+def test_challenge_search_is_literal(db):
+    with db.write() as conn:
+        plain = challenges.create_challenge(conn, "plain title", 500)["id"]
+        percent = challenges.create_challenge(conn, "100% sure_thing", 500)["id"]
+    with db.read() as conn:
+        assert [c["id"] for c in challenges.list_challenges(conn, search="%")] == [percent]
+        assert [c["id"] for c in challenges.list_challenges(conn, search="_")] == [percent]
+        assert [c["id"] for c in challenges.list_challenges(conn, search="TITLE")] == [plain]

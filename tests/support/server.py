@@ -1,18 +1,14 @@
-"""A real `payouts serve` process on 127.0.0.1 and a port the OS picked."""
+"""A real uvicorn server in a thread, on a port the OS picks on 127.0.0.1."""
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
-import time
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import httpx
-
-from payouts.config import Settings
+import uvicorn
+from fastapi import FastAPI
 
 
 def free_port() -> int:
@@ -22,51 +18,23 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(settings: Settings, *extra: str) -> Iterator[str]:
-    """Yields the base URL once /healthz answers; stops the process afterwards."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "PAYOUTS_DATABASE_URL": settings.database_url,
-        "PAYOUTS_ADMIN_TOKEN": settings.admin_token or "",
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "payouts",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            *extra,
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
+def running(app: FastAPI) -> Iterator[str]:
+    """Serve `app` until the block ends; yields its base URL."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
+    app.state.server = server  # as `payouts serve` does: event streams end when it stops
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start within 60 s")
-            time.sleep(0.1)
-        yield base
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            threading.Event().wait(0.01)
+        yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+        server.should_exit = True
+        thread.join()
+        sock.close()

@@ -13,13 +13,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.exceptions import HTTPException
 
-from payouts.api import routes, security
+from payouts.admin.mount import mount_admin
+from payouts.api import live, preview_routes, routes, security
 from payouts.api.deps import status_of
 from payouts.config import Settings
 from payouts.domain.errors import PayoutsError
 from payouts.storage.database import Database
 from payouts.worker.loop import PayoutWorker, WorkerThread
-from payouts.worker.wakeup import LocalWakeup
+from payouts.worker.wakeup import LocalWakeup, wakeup_for
 
 log = logging.getLogger("payouts.api")
 
@@ -34,12 +35,19 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         thread = None
         if run_worker:
-            worker = PayoutWorker(database, settings, app.state.wakeup, name="embedded-worker")
+            worker = PayoutWorker(
+                database,
+                settings,
+                app.state.wakeup,
+                name="embedded-worker",
+                metrics=app.state.metrics,
+            )
             thread = WorkerThread(worker)
             thread.start()
         yield
         if thread is not None:
             thread.stop()
+        app.state.wakeup.close()
 
     app = FastAPI(
         title="payouts",
@@ -49,8 +57,13 @@ def create_app(
     )
     app.state.db = database
     app.state.settings = settings
-    app.state.wakeup = LocalWakeup()
+    # The embedded worker hears this process's API directly, and other processes' jobs
+    # through LISTEN/NOTIFY (PostgreSQL) or the SQLite file's data_version.
+    app.state.wakeup = wakeup_for(database) if run_worker else LocalWakeup()
     app.include_router(routes.router)
+    app.include_router(preview_routes.router)
+    mount_admin(app)
+    live.install(app, database)
     _install_error_handlers(app)
     security.install(app, settings, database)
 

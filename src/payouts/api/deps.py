@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
+from payouts.admin import cookie
 from payouts.config import Settings
 from payouts.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PayoutsError
 from payouts.services import tokens
@@ -65,20 +66,31 @@ AppSettings = Annotated[Settings, Depends(get_settings)]
 Wake = Annotated[LocalWakeup, Depends(get_wakeup)]
 
 
+def token_principal(token: str, db: Database, settings: Settings) -> Principal | None:
+    """Who a live token is: the env token (compared in constant time) or a stored one."""
+    if settings.admin_token and hmac.compare_digest(token.encode(), settings.admin_token.encode()):
+        return Principal(ENV_TOKEN_NAME, "admin")
+    with db.read() as conn:
+        found = tokens.identify(conn, token)
+    return None if found is None else Principal(*found)
+
+
+def token_role(token: str, db: Database, settings: Settings) -> str | None:
+    principal = token_principal(token, db, settings)
+    return None if principal is None else principal.role
+
+
 def caller(request: Request, db: Db, settings: AppSettings) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
+    if not header:  # the admin UI's session cookie, accepted on reads only
+        scheme, token = "bearer", cookie.read_only_session_token(request) or ""
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing admin token: send 'Authorization: Bearer <token>'")
-    if settings.admin_token and hmac.compare_digest(token.encode(), settings.admin_token.encode()):
-        principal = Principal(ENV_TOKEN_NAME, "admin")
-    else:
-        with db.read() as conn:
-            found = tokens.identify(conn, token)
-        if found is None:
-            raise Unauthorized("invalid or revoked admin token")
-        principal = Principal(*found)
+    principal = token_principal(token, db, settings)
+    if principal is None:
+        raise Unauthorized("invalid or revoked admin token")
     request.state.principal = principal  # for the audit log, also when the role is refused
     return principal
 

@@ -22,8 +22,7 @@ from payouts.api.deps import (
 )
 from payouts.api.schemas import (
     ERROR_RESPONSES,
-    MAX_BIGINT,
-    PRINTABLE,
+    NO_NUL_PATTERN,
     ChallengeOut,
     EntryOut,
     JobOut,
@@ -41,6 +40,8 @@ from payouts.services import challenges, jobs, users
 from payouts.storage.tables import CHALLENGE_STATUSES, ENTRY_STATUSES, JOB_STATUSES
 
 router = APIRouter(prefix="/api/admin", responses=ERROR_RESPONSES)
+
+MAX_ENTRY_ID = 2**63 - 1  # payout_entries.id is a BIGINT; a bigger afterId cannot be bound
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
@@ -79,7 +80,7 @@ def list_challenges(
     db: Db,
     _: Reader,
     status_filter: Annotated[str | None, Query(alias="status")] = None,
-    q: Annotated[str | None, Query(max_length=200, pattern=PRINTABLE)] = None,
+    q: Annotated[str | None, Query(max_length=200, pattern=NO_NUL_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ChallengeOut]:
     if status_filter is not None and status_filter not in CHALLENGE_STATUSES:
@@ -189,7 +190,7 @@ def job_entries(
     db: Db,
     _: Reader,
     status_filter: Annotated[str | None, Query(alias="status")] = None,
-    after_id: Annotated[int, Query(alias="afterId", ge=0, le=MAX_BIGINT)] = 0,
+    after_id: Annotated[int, Query(alias="afterId", ge=0, le=MAX_ENTRY_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[EntryOut]:
     if status_filter is not None and status_filter not in ENTRY_STATUSES:

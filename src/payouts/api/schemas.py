@@ -13,10 +13,6 @@ from payouts.api.deps import MAX_ID
 from payouts.clock import iso_utc
 from payouts.domain.money import MAX_BALANCE, MAX_FEE_BPS, MAX_STAKE
 
-MAX_BIGINT = 2**63 - 1
-# No control characters (NUL above all: PostgreSQL refuses it in text).
-PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
-
 
 class Body(BaseModel):
     """Requests: strict types (no "5" for 5, no 1.0 for 1), unknown fields refused."""
@@ -29,6 +25,9 @@ class Body(BaseModel):
 class Out(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
+
+# PostgreSQL text cannot hold NUL: refuse it as invalid input, not a 500 from the driver.
+NO_NUL_PATTERN = r"^[^\x00]*$"
 
 Username = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
@@ -60,7 +59,9 @@ class UserOut(Out):
 class NewChallenge(Body):
     title: Annotated[
         str,
-        StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=PRINTABLE),
+        StringConstraints(
+            min_length=1, max_length=200, strip_whitespace=True, pattern=NO_NUL_PATTERN
+        ),
     ]
     platform_fee_bps: Annotated[int, Field(ge=0, le=MAX_FEE_BPS)] | None = None
 
@@ -96,6 +97,8 @@ class ChallengeOut(Out):
 
 
 class StakeIn(Body):
+    # bounded like the users.id column: a bigger number cannot name a user, and the
+    # database refuses to even compare it (a 500 before this bound)
     user_id: Annotated[int, Field(ge=1, le=MAX_ID, examples=[1])]
     side: Side
     amount: StakeCoins

@@ -46,9 +46,14 @@ def list_challenges(
     if status:
         query = query.where(challenges.c.status == status)
     if search:
-        pattern = f"%{search}%"
+        # The search is literal text: % and _ match themselves, not any characters.
+        literal = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{literal}%"
         query = query.where(
-            or_(challenges.c.title.ilike(pattern), challenges.c.id == _int_or_none(search))
+            or_(
+                challenges.c.title.ilike(pattern, escape="\\"),
+                challenges.c.id == _int_or_none(search),
+            )
         )
     return conn.execute(query).mappings().all()
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from payouts.domain.payout_math import floor_share, share_remainder
 
@@ -88,6 +88,22 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# Deadlock, serialization failure, server shutting down, connection failures (class 08).
+_TRANSIENT_PG_CODES = ("40P01", "40001", "57P01", "57P02", "57P03")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors that a retry of the whole transaction can fix."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    code = getattr(exc.orig, "sqlstate", None) or ""
+    if code in _TRANSIENT_PG_CODES or code.startswith("08"):
+        return True
+    return "database is locked" in str(exc.orig)
 
 
 def is_sqlite_busy(exc: BaseException) -> bool:

@@ -157,10 +157,11 @@ def compute_cutoff(conn: Connection, job: QueuedJob) -> ExtraCoinCutoff | None:
     return ExtraCoinCutoff(int(row.remainder), row.user_id)
 
 
-def store_plan(conn: Connection, job_id: uuid.UUID, cutoff: ExtraCoinCutoff | None) -> None:
+def store_plan(conn: Connection, job_id: uuid.UUID, cutoff: ExtraCoinCutoff | None) -> bool:
+    """True if this call planned the job (False: another worker got there first)."""
     j = payout_jobs.c
     now = utcnow()
-    conn.execute(
+    planned = conn.execute(
         update(payout_jobs)
         .where(j.id == job_id, j.planned.is_(False))
         .values(
@@ -171,17 +172,30 @@ def store_plan(conn: Connection, job_id: uuid.UUID, cutoff: ExtraCoinCutoff | No
             cutoff_user_id=cutoff.user_id if cutoff else None,
         )
     )
+    return planned.rowcount == 1
 
 
 # --- Step 2: materialise ----------------------------------------------------------------
 
 
+def lock_for_planning(conn: Connection, job_id: uuid.UUID) -> QueuedJob | None:
+    """The job, locked, if it still needs a plan; None if planned or another worker has it."""
+    return _lock_job(conn, job_id, payout_jobs.c.planned.is_(False))
+
+
 def lock_for_materialising(conn: Connection, job_id: uuid.UUID) -> QueuedJob | None:
     """The job, locked, if it still needs entries; None if done or another worker has it."""
     j = payout_jobs.c
+    return _lock_job(conn, job_id, and_(j.planned.is_(True), j.materialised.is_(False)))
+
+
+def _lock_job(
+    conn: Connection, job_id: uuid.UUID, condition: ColumnElement[bool]
+) -> QueuedJob | None:
+    # SKIP LOCKED: a worker that finds the job busy moves on to paying instead of waiting.
     row = conn.execute(
         select(payout_jobs)
-        .where(j.id == job_id, j.planned.is_(True), j.materialised.is_(False))
+        .where(payout_jobs.c.id == job_id, condition)
         .with_for_update(skip_locked=True)
     ).first()
     return QueuedJob.from_row(row) if row else None
@@ -340,34 +354,34 @@ def _unpayable_reason(user_id: ColumnElement[int]) -> ColumnElement[str]:
 
 
 # One statement, one round trip. SKIP LOCKED lets workers share a job without waiting on
-# each other; users are locked in id order so two jobs paying the same users can't deadlock.
+# each other. A user frozen meanwhile is re-checked under its row lock (status = 'active'),
+# so a payout never lands on a frozen account. Users are locked in entry order, which is
+# user id order within a job; a deadlock across jobs is still possible and is retried.
 _PAY_BATCH_POSTGRES = text("""
 WITH claimed AS (
     SELECT id, user_id, amount FROM payout_entries
     WHERE job_id = :job_id AND status = 'pending' AND id > :after_id
     ORDER BY id LIMIT :batch_size
     FOR UPDATE SKIP LOCKED
-), payees AS (
-    SELECT id FROM users
-    WHERE id IN (SELECT user_id FROM claimed) AND status = 'active'
-    ORDER BY id FOR UPDATE
 ), credited AS (
     UPDATE users u SET balance = u.balance + c.amount
     FROM claimed c
-    WHERE u.id = c.user_id AND u.id IN (SELECT id FROM payees)
+    WHERE u.id = c.user_id AND u.status = 'active'
     RETURNING c.id AS entry_id, c.user_id, c.amount
 ), ledger AS (
     INSERT INTO transactions (user_id, type, amount, challenge_id, payout_entry_id, created_at)
     SELECT user_id, :ledger_type, amount, :challenge_id, entry_id, now() FROM credited
 ), marked AS (
+    -- IN (SELECT ...) is one hashed lookup; a join to a CTE would be planned row by row.
     UPDATE payout_entries e
-    SET status = CASE WHEN cr.entry_id IS NULL THEN 'failed' ELSE 'completed' END,
-        error = CASE WHEN cr.entry_id IS NOT NULL THEN NULL
+    SET status = CASE WHEN e.id IN (SELECT entry_id FROM credited)
+                      THEN 'completed' ELSE 'failed' END,
+        error = CASE WHEN e.id IN (SELECT entry_id FROM credited) THEN NULL
                      WHEN EXISTS (SELECT 1 FROM users WHERE id = e.user_id)
                      THEN 'user is frozen' ELSE 'user not found' END,
         attempts = e.attempts + 1,
         processed_at = now()
-    FROM claimed c LEFT JOIN credited cr ON cr.entry_id = c.id
+    FROM claimed c
     WHERE e.id = c.id
     RETURNING e.id, e.status, e.amount
 )

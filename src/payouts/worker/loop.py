@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 
+from sqlalchemy import RowMapping
 from sqlalchemy.exc import DBAPIError
 
 from payouts.config import Settings
+from payouts.metrics import PayoutMetrics
 from payouts.storage import queue
-from payouts.storage.database import Database
+from payouts.storage.database import Database, is_transient
 from payouts.storage.queue import BatchOutcome, QueuedJob
-from payouts.worker import poison
+from payouts.worker import journal, poison
 from payouts.worker.poison import PoisonIsolator
 from payouts.worker.wakeup import LocalWakeup
 
 log = logging.getLogger("payouts.worker")
 
 _ERROR_BACKOFF_SECONDS = 1.0
+_TRANSIENT_BACKOFF_SECONDS = 0.2
 
 
 @dataclass
@@ -28,6 +32,7 @@ class PayoutWorker:
     settings: Settings
     wakeup: LocalWakeup
     name: str = "worker"
+    metrics: PayoutMetrics = field(default_factory=PayoutMetrics)
     # Where this worker's last batch of each job ended: the next claim starts there instead
     # of rescanning entries already settled. Only a hint: a miss rescans from the start.
     _resume_after: dict[uuid.UUID, int] = field(default_factory=dict)
@@ -35,11 +40,18 @@ class PayoutWorker:
     def run(self, stop: threading.Event) -> None:
         log.info("%s started (batch size %d)", self.name, self.settings.batch_size)
         while not stop.is_set():
+            self.metrics.heartbeat(self.name)
             try:
                 busy = self.run_round(stop)
-            except Exception:
-                log.exception("%s: round failed; retrying", self.name)
-                stop.wait(_ERROR_BACKOFF_SECONDS)
+            except Exception as exc:
+                # The failed batch rolled back: nothing of it is paid, and it is claimable
+                # again. Lost connections, restarts and deadlocks are expected; retry soon.
+                if is_transient(exc):
+                    log.warning("%s: transient database error, retrying: %s", self.name, exc)
+                    stop.wait(_TRANSIENT_BACKOFF_SECONDS)
+                else:
+                    log.exception("%s: round failed; retrying", self.name)
+                    stop.wait(_ERROR_BACKOFF_SECONDS)
                 continue
             if not busy:
                 self.wakeup.wait(self.settings.worker_interval_seconds)
@@ -73,50 +85,72 @@ class PayoutWorker:
         return self._pay(job) or materialised
 
     def _plan(self, job: QueuedJob) -> None:
-        # The read can be long (every winning stake); it takes no write lock.
-        with self.db.read() as conn:
-            cutoff = queue.compute_cutoff(conn, job)
-        with self.db.write() as conn:
-            queue.store_plan(conn, job.id, cutoff)
-        log.info("job %s planned: %s, %d winners", job.id, job.kind, job.total_winners)
+        if self.db.is_postgres:
+            # Lock the job so that of several workers one reads the stakes, once.
+            with self.db.write() as conn:
+                if queue.lock_for_planning(conn, job.id) is None:
+                    return
+                started = queue.store_plan(conn, job.id, queue.compute_cutoff(conn, job))
+        else:
+            # SQLite has one writer at a time: read without holding it (a long read
+            # over every winning stake), then store. A duplicate plan is identical.
+            with self.db.read() as conn:
+                cutoff = queue.compute_cutoff(conn, job)
+            with self.db.write() as conn:
+                started = queue.store_plan(conn, job.id, cutoff)
+        if started:
+            journal.job_started(self.name, job)
 
     def _materialise(self, job: QueuedJob) -> bool:
         with self.db.write() as conn:
             locked = queue.lock_for_materialising(conn, job.id)
             if locked is None:
                 return False
-            queue.materialise_chunk(conn, locked, self.settings.materialise_chunk)
+            inserted = queue.materialise_chunk(conn, locked, self.settings.materialise_chunk)
+            settled = None if inserted else journal.settled_job(conn, job.id)  # the last call
+        if settled is not None:
+            journal.job_settled(self.name, settled)
         return True
 
     def _pay(self, job: QueuedJob) -> bool:
         after = self._resume_after.get(job.id, 0)
         outcome = self._pay_batch(job, after)
-        if outcome.claimed == 0 and after:
+        if outcome.claimed == 0 and after and job.materialised:
+            # Entries below the hint can be pending again (a crashed worker's batch, a
+            # retry). Rescan once the job's entries all exist; before that, the empty
+            # claim only means paying has caught up with materialising.
             outcome = self._pay_batch(job, 0)
         if outcome.claimed == 0:
             return False
         self._resume_after[job.id] = outcome.last_entry_id
-        log.info(
-            "job %s batch: %d paid, %d failed, %d coins; job %s",
-            job.id,
-            outcome.paid,
-            outcome.failed,
-            outcome.paid_amount,
-            outcome.job_status,
-        )
         return True
 
     def _pay_batch(self, job: QueuedJob, after: int) -> BatchOutcome:
+        began = time.perf_counter()
         try:
             with self.db.write() as conn:
-                return queue.pay_batch(conn, job, self.settings.batch_size, after)
+                outcome = queue.pay_batch(conn, job, self.settings.batch_size, after)
+                settled = journal.settled_by_batch(conn, job.id, outcome)
         except DBAPIError as exc:
             if not poison.is_poison(exc):
                 raise
-            log.warning("job %s: a batch failed (%s); isolating the entry", job.id, exc.orig)
-            return PoisonIsolator(self.db, self.settings, job).pay_around(
-                after, self.settings.batch_size
-            )
+            outcome, settled = self._pay_around_poison(job, after, exc)
+        if outcome.claimed:
+            seconds = time.perf_counter() - began
+            self.metrics.batch_committed(job, outcome, seconds)
+            journal.batch_paid(self.name, job, outcome, seconds)
+        if settled is not None:
+            journal.job_settled(self.name, settled)
+        return outcome
+
+    def _pay_around_poison(
+        self, job: QueuedJob, after: int, exc: DBAPIError
+    ) -> tuple[BatchOutcome, RowMapping | None]:
+        log.warning("job %s: a batch failed (%s); isolating the entry", job.id, exc.orig)
+        isolator = PoisonIsolator(self.db, self.settings, job)
+        outcome = isolator.pay_around(after, self.settings.batch_size)
+        with self.db.read() as conn:
+            return outcome, journal.settled_job(conn, job.id)
 
 
 class WorkerThread:

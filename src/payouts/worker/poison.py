@@ -3,8 +3,9 @@ the same way forever. Pay its entries in halves instead, down to single entries,
 get paid and the bad one is found; each failure of that entry counts one attempt, and at
 Settings.max_attempts it is failed with the error instead of being retried without end.
 
-Connection and lock errors (OperationalError) are not the data's fault: they are raised
-to the worker loop, which backs off and tries again, and count no attempt.
+Connection, lock and deadlock errors (OperationalError, storage.database.is_transient) are
+not the data's fault: they are raised to the worker loop, which backs off and tries again,
+and count no attempt.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from payouts.config import Settings
 from payouts.storage import queue
-from payouts.storage.database import Database
+from payouts.storage.database import Database, is_transient
 from payouts.storage.queue import BatchOutcome, QueuedJob
 
 log = logging.getLogger("payouts.worker")
@@ -28,7 +29,7 @@ def is_poison(exc: BaseException) -> bool:
     return (
         isinstance(exc, DBAPIError)
         and not isinstance(exc, OperationalError)
-        and not exc.connection_invalidated
+        and not is_transient(exc)
     )
 
 

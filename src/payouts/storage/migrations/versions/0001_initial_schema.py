@@ -64,6 +64,7 @@ def upgrade() -> None:
         sa.CheckConstraint("balance >= 0", name=op.f("ck_users_balance_not_negative")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("username", name=op.f("uq_users_username")),
+        postgresql_with={"fillfactor": 80},
     )
     op.create_table(
         "payout_jobs",
@@ -147,26 +148,13 @@ def upgrade() -> None:
             "status IN ('pending', 'completed', 'failed')", name=op.f("ck_payout_entries_status")
         ),
         sa.CheckConstraint("amount >= 0", name=op.f("ck_payout_entries_amount_not_negative")),
-        sa.ForeignKeyConstraint(
-            ["job_id"], ["payout_jobs.id"], name=op.f("fk_payout_entries_job_id_payout_jobs")
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_payout_entries")),
         sa.UniqueConstraint("job_id", "user_id", name=op.f("uq_payout_entries_job_id_user_id")),
+        postgresql_with={"fillfactor": 50},
     )
     with op.batch_alter_table("payout_entries", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_payout_entries_failed",
-            ["job_id", "id"],
-            unique=False,
-            sqlite_where=sa.text("status = 'failed'"),
-            postgresql_where=sa.text("status = 'failed'"),
-        )
-        batch_op.create_index(
-            "ix_payout_entries_pending",
-            ["job_id", "id"],
-            unique=False,
-            sqlite_where=sa.text("status = 'pending'"),
-            postgresql_where=sa.text("status = 'pending'"),
+            batch_op.f("ix_payout_entries_job_id_id"), ["job_id", "id"], unique=False
         )
 
     op.create_table(
@@ -189,19 +177,6 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "type IN ('deposit', 'challenge_stake', 'challenge_payout', 'challenge_refund', 'platform_fee')",
             name=op.f("ck_transactions_type"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["challenge_id"],
-            ["challenges.id"],
-            name=op.f("fk_transactions_challenge_id_challenges"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["payout_entry_id"],
-            ["payout_entries.id"],
-            name=op.f("fk_transactions_payout_entry_id_payout_entries"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_transactions_user_id_users")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_transactions")),
         sa.UniqueConstraint("payout_entry_id", name=op.f("uq_transactions_payout_entry_id")),
@@ -226,16 +201,7 @@ def downgrade() -> None:
 
     op.drop_table("transactions")
     with op.batch_alter_table("payout_entries", schema=None) as batch_op:
-        batch_op.drop_index(
-            "ix_payout_entries_pending",
-            sqlite_where=sa.text("status = 'pending'"),
-            postgresql_where=sa.text("status = 'pending'"),
-        )
-        batch_op.drop_index(
-            "ix_payout_entries_failed",
-            sqlite_where=sa.text("status = 'failed'"),
-            postgresql_where=sa.text("status = 'failed'"),
-        )
+        batch_op.drop_index(batch_op.f("ix_payout_entries_job_id_id"))
 
     op.drop_table("payout_entries")
     with op.batch_alter_table("stakes", schema=None) as batch_op:

@@ -1,5 +1,5 @@
-"""The migrations create exactly the schema in storage/tables.py, and the audit log is
-append-only at the database, on both backends."""
+"""Migration 0002 goes down and up again to exactly storage/tables.py (test_migrations.py
+checks a full upgrade), and the audit log is append-only at the database, on both backends."""
 
 from __future__ import annotations
 
@@ -12,14 +12,6 @@ from sqlalchemy.exc import DBAPIError
 from payouts.clock import utcnow
 from payouts.storage import migrate
 from payouts.storage.tables import audit_log, metadata
-
-
-def test_migrated_database_matches_the_metadata(db):
-    with db.read() as conn:
-        context = MigrationContext.configure(
-            conn, opts={"compare_type": True, "compare_server_default": True}
-        )
-        assert compare_metadata(context, metadata) == []
 
 
 def test_migrations_go_down_and_up_again(db):

@@ -1,0 +1,305 @@
+"""The admin pages. Each reads or writes through the same services as the JSON API, in one
+transaction, and writes wake the workers after the commit, as the API does."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, Query, Request
+from sqlalchemy import RowMapping
+from starlette.responses import RedirectResponse, Response
+
+from payouts.admin import cookie
+from payouts.admin.rendering import AdminRoute, redirect, render
+from payouts.admin.session import Acting, Posted, Session, check_same_origin
+from payouts.admin.views import ACTIVE, RESULT_LABELS, JobView, job_view
+from payouts.api.deps import AppSettings, Db, Wake, parse_id, parse_uuid, token_role
+from payouts.api.schemas import ChallengeOut, EntryOut
+from payouts.clock import utcnow
+from payouts.domain.errors import InvalidInput
+from payouts.services import challenges, jobs, lookups
+from payouts.services import preview as previews
+from payouts.storage.tables import CHALLENGE_STATUSES, RESULTS
+
+router = APIRouter(prefix="/admin", route_class=AdminRoute, include_in_schema=False)
+
+HOME = "/admin/jobs"
+FAILED_ENTRIES_SHOWN = 5
+FAILED_ENTRIES_PAGE = 100
+JOBS_SHOWN = 100
+CHALLENGES_SHOWN = 100
+FINISHED_JOBS_SHOWN = 20
+
+
+def _local(target: str | None, fallback: str = HOME) -> str:
+    """Only redirect within the admin UI (no open redirect through ?next=)."""
+    if not target:
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/admin"):
+        return fallback
+    if any(ch in target for ch in "\\\r\n"):
+        return fallback
+    return target
+
+
+# --- signing in and out -------------------------------------------------------------------
+
+
+@router.get("")
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse(HOME, status_code=303)
+
+
+@router.get("/login")
+def login_form(
+    request: Request,
+    db: Db,
+    settings: AppSettings,
+    next_url: Annotated[str, Query(alias="next")] = "",
+) -> Response:
+    token = cookie.session_token(request)
+    if token and token_role(token, db, settings):
+        return RedirectResponse(_local(next_url), status_code=303)
+    return render(request, "login.html", {"session": None, "error": None, "next": next_url})
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    db: Db,
+    settings: AppSettings,
+    token: Annotated[str, Form(max_length=500)] = "",
+    next_url: Annotated[str, Form(alias="next", max_length=2000)] = "",
+) -> Response:
+    check_same_origin(request)
+    token = token.strip()
+    if not token:
+        error, status = "Enter your admin token.", 422
+    elif token_role(token, db, settings) is None:
+        error, status = "That token was not accepted: it is wrong, or it has been revoked.", 401
+    else:
+        response = RedirectResponse(_local(next_url), status_code=303)
+        cookie.set_session(response, request, token)
+        return response
+    context = {"session": None, "error": error, "next": next_url}
+    return render(request, "login.html", context, status_code=status)
+
+
+@router.post("/logout")
+def logout(_: Posted) -> Response:
+    response = redirect("/admin/login", "Signed out.")
+    cookie.clear_session(response)
+    return response
+
+
+# --- payout jobs ----------------------------------------------------------------------------
+
+
+def _views(rows: Sequence[RowMapping], titles: dict[int, str], now: datetime) -> list[JobView]:
+    return [job_view(row, titles.get(row["challenge_id"], ""), now) for row in rows]
+
+
+@router.get("/jobs")
+def jobs_page(request: Request, db: Db, session: Session) -> Response:
+    now = utcnow()
+    with db.read() as conn:
+        active = jobs.list_jobs(conn, ACTIVE, JOBS_SHOWN)
+        failed = jobs.list_jobs(conn, ["failed"], FINISHED_JOBS_SHOWN)
+        completed = jobs.list_jobs(conn, ["completed"], FINISHED_JOBS_SHOWN)
+        ids = [row["challenge_id"] for row in (*active, *failed, *completed)]
+        titles = lookups.challenge_titles(conn, ids)
+        failed_entries = {
+            str(row["id"]): [
+                EntryOut.of(entry)
+                for entry in jobs.list_entries(
+                    conn, row["id"], "failed", limit=FAILED_ENTRIES_SHOWN
+                )
+            ]
+            for row in failed
+        }
+    return render(
+        request,
+        "jobs.html",
+        {
+            "session": session,
+            "nav": "jobs",
+            "active": _views(active, titles, now),
+            "failed": _views(failed, titles, now),
+            "completed": _views(completed, titles, now),
+            "failed_entries": failed_entries,
+            "entries_shown": FAILED_ENTRIES_SHOWN,
+        },
+    )
+
+
+@router.get("/jobs/{job_id}")
+def job_page(
+    request: Request,
+    job_id: str,
+    db: Db,
+    session: Session,
+    after_id: Annotated[int, Query(alias="afterId", ge=0)] = 0,
+) -> Response:
+    jid = parse_uuid(job_id, "payout job")
+    with db.read() as conn:
+        row = jobs.get_job(conn, jid)
+        titles = lookups.challenge_titles(conn, [row["challenge_id"]])
+        entries = [
+            EntryOut.of(entry)
+            for entry in jobs.list_entries(
+                conn, jid, "failed", after_id=after_id, limit=FAILED_ENTRIES_PAGE
+            )
+        ]
+    return render(
+        request,
+        "job.html",
+        {
+            "session": session,
+            "nav": "jobs",
+            "view": _views([row], titles, utcnow())[0],
+            "entries": entries,
+            "after_id": after_id,
+            "next_after_id": entries[-1].id if len(entries) == FAILED_ENTRIES_PAGE else None,
+        },
+    )
+
+
+@router.post("/jobs/{job_id}/trigger")
+def trigger_job(
+    job_id: str,
+    db: Db,
+    wake: Wake,
+    _: Acting,
+    back: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    jid = parse_uuid(job_id, "payout job")
+    with db.write() as conn:
+        jobs.trigger(conn, jid)
+    wake.notify()
+    return redirect(
+        _local(back, f"{HOME}#job-{jid}"), f"Asked the workers to process job {jid} now."
+    )
+
+
+@router.post("/jobs/{job_id}/retry")
+def retry_job(
+    job_id: str,
+    db: Db,
+    wake: Wake,
+    _: Acting,
+    back: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    jid = parse_uuid(job_id, "payout job")
+    with db.write() as conn:
+        failed = jobs.get_job(conn, jid)["failed_winners"]
+        jobs.retry(conn, jid)
+    wake.notify()
+    return redirect(
+        _local(back, f"{HOME}#job-{jid}"),
+        f"Retrying job {jid}: {failed:,} failed entries are pending again.",
+    )
+
+
+# --- challenges -----------------------------------------------------------------------------
+
+
+@router.get("/challenges")
+def challenges_page(
+    request: Request,
+    db: Db,
+    session: Session,
+    q: Annotated[str, Query(max_length=200)] = "",
+    status: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    if status and status not in CHALLENGE_STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(CHALLENGE_STATUSES)}")
+    search = q.strip()
+    with db.read() as conn:
+        rows = challenges.list_challenges(
+            conn, status=status or None, search=search or None, limit=CHALLENGES_SHOWN
+        )
+        job_of = lookups.jobs_of_challenges(conn, [row["id"] for row in rows])
+    return render(
+        request,
+        "challenges.html",
+        {
+            "session": session,
+            "nav": "challenges",
+            "challenges": [ChallengeOut.of(row) for row in rows],
+            "job_of": {cid: (str(jid), status) for cid, (jid, status) in job_of.items()},
+            "q": search,
+            "status": status,
+            "statuses": CHALLENGE_STATUSES,
+            "shown": CHALLENGES_SHOWN,
+        },
+    )
+
+
+@router.get("/challenges/{challenge_id}")
+def challenge_page(
+    request: Request,
+    challenge_id: str,
+    db: Db,
+    session: Session,
+    result: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    cid = parse_id(challenge_id, "challenge")
+    if result and result not in RESULTS:
+        raise InvalidInput(f"result must be one of {', '.join(RESULTS)}")
+    preview = None
+    job = None
+    with db.read() as conn:
+        row = challenges.get_challenge(conn, cid)
+        if row["status"] == "open" and result:
+            preview = previews.preview(conn, cid, result)
+        job_of = lookups.jobs_of_challenges(conn, [cid])
+        if cid in job_of:
+            job = _views([jobs.get_job(conn, job_of[cid][0])], {cid: row["title"]}, utcnow())[0]
+    return render(
+        request,
+        "challenge.html",
+        {
+            "session": session,
+            "nav": "challenges",
+            "challenge": ChallengeOut.of(row),
+            "result": result,
+            "preview": preview,
+            "job": job,
+            "results": RESULTS,
+        },
+    )
+
+
+@router.post("/challenges/{challenge_id}/resolve")
+def resolve_challenge(
+    challenge_id: str,
+    db: Db,
+    wake: Wake,
+    _: Acting,
+    result: Annotated[str, Form(max_length=20)],
+    pool: Annotated[int, Form(ge=0)],
+) -> Response:
+    cid = parse_id(challenge_id, "challenge")
+    if result not in RESULTS:
+        raise InvalidInput(f"result must be one of {', '.join(RESULTS)}")
+    with db.write() as conn:
+        resolution = previews.resolve_as_previewed(conn, cid, result, pool)
+        job = jobs.get_job(conn, resolution.job_id) if resolution.job_id else None
+    wake.notify()
+    label = RESULT_LABELS[result]
+    if job is None:
+        return redirect(
+            f"/admin/challenges/{cid}",
+            f"Challenge #{cid} resolved: {label}. Nobody staked, so there is nothing to pay.",
+        )
+    who = "winners" if job["kind"] == "payout" else "players"
+    return redirect(
+        f"{HOME}#job-{job['id']}",
+        f"Challenge #{cid} resolved: {label}. {job['kind'].capitalize()} job queued"
+        f" for {job['total_winners']:,} {who}.",
+    )

@@ -1,0 +1,167 @@
+"""What operators watch: job summaries with duration and throughput, failed entries with
+their users, and the cheap aggregates behind the metrics. Reads only."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, RowMapping, String, cast, func, or_, select
+
+from payouts.clock import utcnow
+from payouts.domain.errors import InvalidInput, NotFound
+from payouts.services.jobs import ACTIVE_STATUSES, get_job
+from payouts.storage.tables import JOB_STATUSES, payout_entries, payout_jobs, users
+
+# The seed's monitoring queries, by name: which statuses each one shows.
+JOB_VIEWS: dict[str, tuple[str, ...]] = {
+    "all": JOB_STATUSES,
+    "active": ACTIVE_STATUSES,
+    "completed": ("completed",),
+    "failed": ("failed",),
+}
+SETTLED_STATUSES = ("completed", "failed")
+SHORT_ID_LENGTH = 8  # how tables show a job id; any unique prefix of 4+ digits finds it
+_MIN_PREFIX = 4
+
+
+@dataclass(frozen=True, slots=True)
+class JobReport:
+    job: RowMapping
+    # created -> completed (or now, while active): how long the admin has been waiting
+    duration_seconds: float | None
+    # winners paid per second of work (started -> completed, or now while running)
+    winners_per_second: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueTotals:
+    jobs_by_status: dict[str, int]
+    failed_entries: int  # entries failed and not retried, across all jobs
+    pending_winners: int  # winners of active jobs not yet paid or failed
+    oldest_active_created_at: datetime | None
+
+
+def short_id(job_id: uuid.UUID) -> str:
+    return str(job_id)[:SHORT_ID_LENGTH]
+
+
+def find_job(conn: Connection, ref: str) -> RowMapping:
+    """A job by its full id or, like git, by a unique prefix of it."""
+    try:
+        return get_job(conn, uuid.UUID(ref))
+    except ValueError:
+        pass
+    digits = ref.lower().replace("-", "")
+    if not re.fullmatch(rf"[0-9a-f]{{{_MIN_PREFIX},31}}", digits):
+        raise NotFound(f"payout job {ref!r} not found (give its id or the start of it)")
+    # The id as text is hex with dashes on PostgreSQL and without them on SQLite.
+    dashed = "-".join(digits[a:b] for a, b in ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32)))
+    as_text = cast(payout_jobs.c.id, String)
+    matches = (
+        conn.execute(
+            select(payout_jobs)
+            .where(or_(as_text.like(f"{digits}%"), as_text.like(f"{dashed.rstrip('-')}%")))
+            .limit(5)
+        )
+        .mappings()
+        .all()
+    )
+    if not matches:
+        raise NotFound(f"no payout job id starts with {ref!r}")
+    if len(matches) > 1:
+        some = ", ".join(str(m["id"]) for m in matches)
+        raise InvalidInput(f"{ref!r} is the start of several job ids ({some}); give more of it")
+    return matches[0]
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they are UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return max(0.0, (as_utc(end) - as_utc(start)).total_seconds())
+
+
+def report(job: RowMapping, now: datetime) -> JobReport:
+    active = job["status"] in ACTIVE_STATUSES
+    end = now if active else job["completed_at"]  # a failed job has no completion time
+    duration = seconds_between(job["created_at"], end)
+    worked = seconds_between(job["started_at"], end)
+    rate = job["processed_winners"] / worked if worked else None
+    return JobReport(job, duration, rate)
+
+
+def job_reports(conn: Connection, view: str = "all", limit: int = 20) -> list[JobReport]:
+    """Newest first; completed jobs in the order they completed, like the seed's query."""
+    j = payout_jobs.c
+    order = j.completed_at.desc() if view == "completed" else j.created_at.desc()
+    rows = conn.execute(
+        select(payout_jobs).where(j.status.in_(JOB_VIEWS[view])).order_by(order, j.id).limit(limit)
+    ).mappings()
+    now = utcnow()
+    return [report(row, now) for row in rows]
+
+
+def entries_with_users(
+    conn: Connection, job_id: uuid.UUID, status: str | None, limit: int = 100
+) -> Sequence[RowMapping]:
+    """A job's entries with each user's name (None if the user is gone), by entry id."""
+    get_job(conn, job_id)
+    e = payout_entries.c
+    query = (
+        select(payout_entries, users.c.username)
+        .outerjoin(users, users.c.id == e.user_id)
+        .where(e.job_id == job_id)
+    )
+    if status:
+        query = query.where(e.status == status)
+    return conn.execute(query.order_by(e.id).limit(limit)).mappings().all()
+
+
+def unpayable_failed_entries(conn: Connection, job_id: uuid.UUID) -> int:
+    """Failed entries whose user is still frozen or gone: a retry would fail them again."""
+    e = payout_entries.c
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(payout_entries.outerjoin(users, users.c.id == e.user_id))
+            .where(
+                e.job_id == job_id,
+                e.status == "failed",
+                or_(users.c.id.is_(None), users.c.status != "active"),
+            )
+        ).scalar_one()
+    )
+
+
+def queue_totals(conn: Connection) -> QueueTotals:
+    """Two aggregate queries over payout_jobs (one row per challenge), none over entries."""
+    j = payout_jobs.c
+    rows = conn.execute(
+        select(
+            j.status,
+            func.count(),
+            func.coalesce(func.sum(j.failed_winners), 0),
+            func.coalesce(func.sum(j.total_winners - j.processed_winners - j.failed_winners), 0),
+        ).group_by(j.status)
+    ).all()
+    by_status = dict.fromkeys(JOB_STATUSES, 0)
+    failed = pending = 0
+    for status, count, failed_winners, unsettled in rows:
+        by_status[status] = count
+        failed += int(failed_winners)
+        if status in ACTIVE_STATUSES:
+            pending += int(unsettled)
+    # Work waits from the moment its job is queued, so the oldest active job's age is the
+    # age of the oldest unpaid entry (entries are materialised from it later).
+    oldest = conn.execute(
+        select(func.min(j.created_at)).where(j.status.in_(ACTIVE_STATUSES))
+    ).scalar_one()
+    return QueueTotals(by_status, failed, pending, oldest)

@@ -1,0 +1,113 @@
+"""Worker processes against a real database: wake-ups, and SIGKILL chaos."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+
+from payouts.services import challenges
+from payouts.services.demo import create_demo
+from payouts.storage.database import Database
+from payouts.storage.tables import payout_jobs
+from tests.support.books import assert_books_balance
+from tests.support.processes import payouts_env, start_payouts, wait_for
+
+
+def _job_status(db: Database, challenge_id: int) -> str | None:
+    with db.read() as conn:
+        return conn.execute(
+            select(payout_jobs.c.status).where(payout_jobs.c.challenge_id == challenge_id)
+        ).scalar_one_or_none()
+
+
+def _resolved_demo(db: Database, winners: int, losers: int, result: str, seed: int) -> int:
+    with db.write() as conn:
+        made = create_demo(conn, winners, losers, fee_bps=500, seed=seed)
+        challenges.resolve(conn, made.challenge_id, result)
+    return made.challenge_id
+
+
+class TestWakeUp:
+    def test_an_idle_worker_wakes_for_a_new_job_long_before_its_sweep(
+        self, db: Database, database_url: str, tmp_path: Path
+    ) -> None:
+        # With an hour between sweeps, only the wake-up (NOTIFY on PostgreSQL, a commit
+        # seen through PRAGMA data_version on SQLite) can get the second job paid.
+        env = payouts_env(database_url, worker_interval_seconds=3600)
+        worker = start_payouts(["worker"], env, tmp_path / "worker.log")
+        try:
+            first = _resolved_demo(db, 20, 5, "challenger_won", seed=1)
+            wait_for(lambda: _job_status(db, first) == "completed", 60, "the first job")
+            time.sleep(0.5)  # the worker is idle now, waiting on its wake-up
+            second = _resolved_demo(db, 20, 5, "challenged_won", seed=2)
+            wait_for(lambda: _job_status(db, second) == "completed", 60, "the second job")
+        finally:
+            worker.terminate()
+            worker.wait(30)
+        assert worker.returncode == 0, (tmp_path / "worker.log").read_text()[-2000:]
+
+
+class TestChaos:
+    def test_workers_killed_at_random_pay_everyone_exactly_once(
+        self, db: Database, database_url: str, tmp_path: Path
+    ) -> None:
+        sizes = [500, 1000, 2000, 3000, 4000, 5000, 6000, 7500, 9000, 12000]  # 50,000
+        results = ["challenger_won"] * 8 + ["draw", "challenged_won"]
+        challenge_ids = [
+            _resolved_demo(db, size, size // 10, result, seed=n)
+            for n, (size, result) in enumerate(zip(sizes, results, strict=True))
+        ]
+        env = payouts_env(
+            database_url, batch_size=250, materialise_chunk=3000, worker_interval_seconds=0.5
+        )
+        log = tmp_path / "workers.log"
+        rng = random.Random(2024)
+        workers = [start_payouts(["worker"], env, log) for _ in range(4)]
+        kills = 0
+        deadline = time.monotonic() + 300
+
+        def all_done() -> bool:
+            with db.read() as conn:
+                return (
+                    conn.execute(
+                        select(func.count()).where(payout_jobs.c.status != "completed")
+                    ).scalar_one()
+                    == 0
+                )
+
+        try:
+            while not all_done():
+                assert time.monotonic() < deadline, "jobs did not finish under chaos"
+                time.sleep(rng.uniform(0.1, 0.8))
+                victim = rng.randrange(len(workers))
+                workers[victim].send_signal(signal.SIGKILL)
+                workers[victim].wait()
+                kills += 1
+                workers[victim] = start_payouts(["worker"], env, log)
+        finally:
+            for worker in workers:
+                worker.kill()
+                worker.wait()
+        assert kills >= 3, "the jobs finished before the chaos began; make them bigger"
+        with db.read() as conn:
+            assert_books_balance(conn)
+            rows = conn.execute(
+                text(
+                    "SELECT j.total_winners, j.processed_winners,"
+                    " (SELECT count(*) FROM transactions t JOIN payout_entries e"
+                    "  ON e.id = t.payout_entry_id WHERE e.job_id = j.id) AS ledger_rows"
+                    " FROM payout_jobs j"
+                )
+            ).all()
+        assert len(rows) == len(challenge_ids)
+        for total, processed, ledger_rows in rows:
+            assert total == processed == ledger_rows
+        paid_per_job = {"challenger_won": 1.0, "draw": 1.1, "challenged_won": 0.1}
+        expected = sum(round(s * paid_per_job[r]) for s, r in zip(sizes, results, strict=True))
+        assert sum(total for total, _, _ in rows) == expected
+        print(json.dumps({"kills": kills}))
