@@ -3,6 +3,7 @@ the audit row each state-changing admin request leaves, refused or not."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -176,3 +177,37 @@ def test_a_refused_action_is_audited_even_before_routing(settings, db):
     ]
     assert rows[0]["outcome"].startswith("request body is larger than the limit")
 
+
+def test_admin_ui_actions_are_audited_too(settings, db):
+    cid, _, _ = staked_challenge(db, [100, 200], [300])
+    viewer = new_token(db, "ui-viewer", "viewer")
+    with api_client(settings, db) as client:
+        csrf = _sign_in(client, viewer)
+        refused = client.post(
+            f"/admin/challenges/{cid}/resolve",
+            data={"result": "challenger_won", "pool": "600", "csrf": csrf},
+        )
+        assert refused.status_code == 403
+        csrf = _sign_in(client, settings.admin_token)
+        done = client.post(
+            f"/admin/challenges/{cid}/resolve",
+            data={"result": "challenger_won", "pool": "600", "csrf": csrf},
+            follow_redirects=False,
+        )
+        assert done.status_code == 303
+    rows = [r for r in audit_rows(db) if r["action"] == "ui_resolve_challenge"]
+    assert [(r["actor"], r["target"], r["status_code"]) for r in rows] == [
+        ("ui-viewer", f"challenge_id={cid}", 403),
+        ("env-token", f"challenge_id={cid}", 303),
+    ]
+    assert rows[1]["outcome"] == "ok"
+
+
+def _sign_in(client, token):
+    """Signs in to the admin UI; returns the CSRF token its forms carry."""
+    response = client.post("/admin/login", data={"token": token}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    page = client.get("/admin/challenges")
+    match = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    assert match, page.text[:500]
+    return match.group(1)

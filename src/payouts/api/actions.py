@@ -38,11 +38,12 @@ class AdminAction:
         self.principal = principal
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """The action's transaction; its audit row goes into the same commit."""
+    def write(self, status: int | None = None) -> Iterator[Connection]:
+        """The action's transaction; its audit row (with `status`, by default the route's)
+        goes into the same commit."""
         with self.db.write() as conn:
             yield conn
-            self._record(conn, self.success_status, audit.OK)
+            self._record(conn, status or self.success_status, audit.OK)
         self._audited()
 
     def once(

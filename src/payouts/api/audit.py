@@ -26,7 +26,7 @@ from payouts.storage.database import Database
 log = logging.getLogger("payouts.audit")
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-ADMIN_PREFIX = "/api/admin/"
+ADMIN_PREFIXES = ("/api/admin/", "/admin/")  # the JSON API and the admin UI's forms
 UNAUTHENTICATED = "unauthenticated"
 _MAX_ERROR_BODY = 16_384
 
@@ -35,7 +35,7 @@ def is_audited_request(scope: Scope) -> bool:
     return (
         scope["type"] == "http"
         and scope["method"] in STATE_CHANGING
-        and scope["path"].startswith(ADMIN_PREFIX)
+        and scope["path"].startswith(ADMIN_PREFIXES)
     )
 
 
@@ -52,7 +52,10 @@ def describe(scope: Scope) -> tuple[str, str | None]:
     if route is None:
         return f"{scope['method']} {scope['path']}"[:64], None
     target = ",".join(f"{name}={value}" for name, value in (params or {}).items())
-    return str(getattr(route, "name", scope["path"])), target or None
+    action = str(getattr(route, "name", scope["path"]))
+    if scope["path"].startswith("/admin/"):
+        action = f"ui_{action}"  # the admin UI's form, not the JSON API
+    return action, target or None
 
 
 def api_routes(app: object) -> list[APIRoute]:
