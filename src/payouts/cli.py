@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from payouts import cli_ops, logs
+from payouts import cli_ops, cli_security, logs
 from payouts.config import Settings
 from payouts.storage import migrate as migrations
 from payouts.storage.database import Database
@@ -155,6 +155,7 @@ def demo(
 
 
 cli_ops.register(app)  # jobs, entries, trigger, retry, watch
+cli_security.register(app)  # tokens, audit-log, verify
 
 
 def main() -> None:

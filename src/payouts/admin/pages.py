@@ -16,6 +16,7 @@ from payouts.admin import cookie
 from payouts.admin.rendering import AdminRoute, redirect, render
 from payouts.admin.session import Acting, Posted, Session, check_same_origin
 from payouts.admin.views import ACTIVE, RESULT_LABELS, JobView, job_view
+from payouts.api.actions import AdminAction
 from payouts.api.deps import AppSettings, Db, Wake, parse_id, parse_uuid, token_role
 from payouts.api.schemas import ChallengeOut, EntryOut
 from payouts.clock import utcnow
@@ -172,13 +173,14 @@ def job_page(
 @router.post("/jobs/{job_id}/trigger")
 def trigger_job(
     job_id: str,
+    request: Request,
     db: Db,
     wake: Wake,
-    _: Acting,
+    session: Acting,
     back: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     jid = parse_uuid(job_id, "payout job")
-    with db.write() as conn:
+    with AdminAction(request, db, session.principal).write(status=303) as conn:
         jobs.trigger(conn, jid)
     wake.notify()
     return redirect(
@@ -189,13 +191,14 @@ def trigger_job(
 @router.post("/jobs/{job_id}/retry")
 def retry_job(
     job_id: str,
+    request: Request,
     db: Db,
     wake: Wake,
-    _: Acting,
+    session: Acting,
     back: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     jid = parse_uuid(job_id, "payout job")
-    with db.write() as conn:
+    with AdminAction(request, db, session.principal).write(status=303) as conn:
         failed = jobs.get_job(conn, jid)["failed_winners"]
         jobs.retry(conn, jid)
     wake.notify()
@@ -278,16 +281,17 @@ def challenge_page(
 @router.post("/challenges/{challenge_id}/resolve")
 def resolve_challenge(
     challenge_id: str,
+    request: Request,
     db: Db,
     wake: Wake,
-    _: Acting,
+    session: Acting,
     result: Annotated[str, Form(max_length=20)],
     pool: Annotated[int, Form(ge=0)],
 ) -> Response:
     cid = parse_id(challenge_id, "challenge")
     if result not in RESULTS:
         raise InvalidInput(f"result must be one of {', '.join(RESULTS)}")
-    with db.write() as conn:
+    with AdminAction(request, db, session.principal).write(status=303) as conn:
         resolution = previews.resolve_as_previewed(conn, cid, result, pool)
         job = jobs.get_job(conn, resolution.job_id) if resolution.job_id else None
     wake.notify()

@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Form, Request
 
 from payouts.admin import cookie
-from payouts.api.deps import AppSettings, Db, token_role
+from payouts.api.deps import AppSettings, Db, Principal, token_principal
 from payouts.domain.errors import Forbidden, PayoutsError
 
 _CSRF_CONTEXT = b"payouts admin ui: form posts"
@@ -29,10 +29,15 @@ class SignInRequired(PayoutsError):
 class AdminSession:
     role: str  # admin | viewer
     csrf: str
+    name: str = ""  # the token's name, for the audit log
 
     @property
     def can_act(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def principal(self) -> Principal:
+        return Principal(self.name, self.role)
 
 
 def csrf_for(token: str) -> str:
@@ -43,10 +48,11 @@ def signed_in(request: Request, db: Db, settings: AppSettings) -> AdminSession:
     token = cookie.session_token(request)
     if token is None:
         raise SignInRequired("")
-    role = token_role(token, db, settings)
-    if role is None:
+    principal = token_principal(token, db, settings)
+    if principal is None:
         raise SignInRequired("Your session ended: its token is no longer valid. Sign in again.")
-    return AdminSession(role=role, csrf=csrf_for(token))
+    request.state.principal = principal  # for the audit log
+    return AdminSession(role=principal.role, csrf=csrf_for(token), name=principal.name)
 
 
 Session = Annotated[AdminSession, Depends(signed_in)]

@@ -14,17 +14,15 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException
 
 from payouts.admin.mount import mount_admin
-from payouts.api import live, preview_routes, routes
-from payouts.api.deps import Unauthorized
+from payouts.api import live, preview_routes, routes, security
+from payouts.api.deps import status_of
 from payouts.config import Settings
-from payouts.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PayoutsError
+from payouts.domain.errors import PayoutsError
 from payouts.storage.database import Database
 from payouts.worker.loop import PayoutWorker, WorkerThread
 from payouts.worker.wakeup import LocalWakeup, wakeup_for
 
 log = logging.getLogger("payouts.api")
-
-_STATUS = {Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409, InvalidInput: 422}
 
 
 def create_app(
@@ -67,6 +65,7 @@ def create_app(
     mount_admin(app)
     live.install(app, database)
     _install_error_handlers(app)
+    security.install(app, settings, database)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -80,7 +79,7 @@ def create_app(
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PayoutsError)
     async def domain_error(_: Request, exc: PayoutsError) -> JSONResponse:
-        return JSONResponse({"message": exc.message}, status_code=_STATUS.get(type(exc), 400))
+        return JSONResponse({"message": exc.message}, status_code=status_of(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,26 +1,49 @@
-"""Shared request plumbing: the database, the caller's role, id parsing."""
+"""Shared request plumbing: the database, the caller (a principal: name and role), ids."""
 
 from __future__ import annotations
 
 import hmac
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from payouts.admin import cookie
 from payouts.config import Settings
-from payouts.domain.errors import Forbidden, NotFound, PayoutsError
+from payouts.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PayoutsError
 from payouts.services import tokens
 from payouts.storage.database import Database
 from payouts.worker.wakeup import LocalWakeup
 
 MAX_ID = 2**31 - 1
+ENV_TOKEN_NAME = "env-token"  # who the audit log says acted with PAYOUTS_ADMIN_TOKEN
 
 
 class Unauthorized(PayoutsError):
     """No token, or not a live one (401)."""
+
+
+ERROR_STATUS: dict[type[PayoutsError], int] = {
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    InvalidInput: 422,
+}
+
+
+def status_of(error: PayoutsError) -> int:
+    return ERROR_STATUS.get(type(error), 400)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a token's name (or "env-token") and its role."""
+
+    name: str
+    role: str
 
 
 def get_db(request: Request) -> Database:
@@ -43,15 +66,21 @@ AppSettings = Annotated[Settings, Depends(get_settings)]
 Wake = Annotated[LocalWakeup, Depends(get_wakeup)]
 
 
-def token_role(token: str, db: Database, settings: Settings) -> str | None:
-    """The role of a live token: the env token (compared in constant time) or a stored one."""
+def token_principal(token: str, db: Database, settings: Settings) -> Principal | None:
+    """Who a live token is: the env token (compared in constant time) or a stored one."""
     if settings.admin_token and hmac.compare_digest(token.encode(), settings.admin_token.encode()):
-        return "admin"
+        return Principal(ENV_TOKEN_NAME, "admin")
     with db.read() as conn:
-        return tokens.role_of(conn, token)
+        found = tokens.identify(conn, token)
+    return None if found is None else Principal(*found)
 
 
-def caller_role(request: Request, db: Db, settings: AppSettings) -> str:
+def token_role(token: str, db: Database, settings: Settings) -> str | None:
+    principal = token_principal(token, db, settings)
+    return None if principal is None else principal.role
+
+
+def caller(request: Request, db: Db, settings: AppSettings) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
@@ -59,23 +88,30 @@ def caller_role(request: Request, db: Db, settings: AppSettings) -> str:
         scheme, token = "bearer", cookie.read_only_session_token(request) or ""
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing admin token: send 'Authorization: Bearer <token>'")
-    role = token_role(token, db, settings)
-    if role is None:
+    principal = token_principal(token, db, settings)
+    if principal is None:
         raise Unauthorized("invalid or revoked admin token")
-    return role
+    request.state.principal = principal  # for the audit log, also when the role is refused
+    return principal
 
 
-def require(*roles: str) -> Callable[..., str]:
-    def check(role: Annotated[str, Depends(caller_role)]) -> str:
-        if role not in roles:
-            raise Forbidden(f"a {role} token may not do this")
-        return role
+def require(*roles: str) -> Callable[..., Principal]:
+    def check(principal: Annotated[Principal, Depends(caller)]) -> Principal:
+        if principal.role not in roles:
+            raise Forbidden(f"a {principal.role} token may not do this")
+        return principal
 
     return check
 
 
-Reader = Annotated[str, Depends(require("admin", "viewer"))]
-Admin = Annotated[str, Depends(require("admin"))]
+Reader = Annotated[Principal, Depends(require("admin", "viewer"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+# Path ids are strings so that a malformed one is a 404 (it names nothing), not a 422.
+UserIdPath = Annotated[str, Path(description="A user's id", examples=["1"])]
+ChallengeIdPath = Annotated[str, Path(description="A challenge's id", examples=["1"])]
+JobIdPath = Annotated[str, Path(description="A payout job's id (a UUID)")]
 
 
 def parse_id(raw: str, what: str) -> int:

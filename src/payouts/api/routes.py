@@ -5,10 +5,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
+from sqlalchemy import Connection
 
-from payouts.api.deps import Admin, AppSettings, Db, Reader, Wake, parse_id, parse_uuid
+from payouts.api.actions import AdminWrite, IdempotencyKey
+from payouts.api.deps import (
+    AppSettings,
+    ChallengeIdPath,
+    Db,
+    JobIdPath,
+    Reader,
+    UserIdPath,
+    Wake,
+    parse_id,
+    parse_uuid,
+)
 from payouts.api.schemas import (
+    ERROR_RESPONSES,
     NO_NUL_PATTERN,
     ChallengeOut,
     EntryOut,
@@ -26,39 +39,39 @@ from payouts.domain.staking import StakeItem
 from payouts.services import challenges, jobs, users
 from payouts.storage.tables import CHALLENGE_STATUSES, ENTRY_STATUSES, JOB_STATUSES
 
-router = APIRouter(prefix="/api/admin")
+router = APIRouter(prefix="/api/admin", responses=ERROR_RESPONSES)
 
 MAX_ENTRY_ID = 2**63 - 1  # payout_entries.id is a BIGINT; a bigger afterId cannot be bound
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
-def create_user(body: NewUser, db: Db, _: Admin) -> UserOut:
-    with db.write() as conn:
+def create_user(body: NewUser, action: AdminWrite) -> UserOut:
+    with action.write() as conn:
         return UserOut.of(users.create_user(conn, body.username, body.balance))
 
 
 @router.get("/users/{user_id}")
-def get_user(user_id: str, db: Db, _: Reader) -> UserOut:
+def get_user(user_id: UserIdPath, db: Db, _: Reader) -> UserOut:
     with db.read() as conn:
         return UserOut.of(users.get_user(conn, parse_id(user_id, "user")))
 
 
 @router.post("/users/{user_id}/freeze")
-def freeze_user(user_id: str, db: Db, _: Admin) -> UserOut:
-    with db.write() as conn:
+def freeze_user(user_id: UserIdPath, action: AdminWrite) -> UserOut:
+    with action.write() as conn:
         return UserOut.of(users.set_user_status(conn, parse_id(user_id, "user"), "frozen"))
 
 
 @router.post("/users/{user_id}/unfreeze")
-def unfreeze_user(user_id: str, db: Db, _: Admin) -> UserOut:
-    with db.write() as conn:
+def unfreeze_user(user_id: UserIdPath, action: AdminWrite) -> UserOut:
+    with action.write() as conn:
         return UserOut.of(users.set_user_status(conn, parse_id(user_id, "user"), "active"))
 
 
 @router.post("/challenges", status_code=status.HTTP_201_CREATED)
-def create_challenge(body: NewChallenge, db: Db, settings: AppSettings, _: Admin) -> ChallengeOut:
+def create_challenge(body: NewChallenge, action: AdminWrite, settings: AppSettings) -> ChallengeOut:
     fee = settings.platform_fee_bps if body.platform_fee_bps is None else body.platform_fee_bps
-    with db.write() as conn:
+    with action.write() as conn:
         return ChallengeOut.of(challenges.create_challenge(conn, body.title, fee))
 
 
@@ -78,34 +91,54 @@ def list_challenges(
 
 
 @router.get("/challenges/{challenge_id}")
-def get_challenge(challenge_id: str, db: Db, _: Reader) -> ChallengeOut:
+def get_challenge(challenge_id: ChallengeIdPath, db: Db, _: Reader) -> ChallengeOut:
     with db.read() as conn:
         return ChallengeOut.of(challenges.get_challenge(conn, parse_id(challenge_id, "challenge")))
 
 
-@router.post("/challenges/{challenge_id}/stakes", status_code=status.HTTP_201_CREATED)
-def place_stakes(challenge_id: str, body: NewStakes, db: Db, _: Admin) -> ChallengeOut:
+@router.post(
+    "/challenges/{challenge_id}/stakes",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ChallengeOut,
+)
+def place_stakes(
+    challenge_id: ChallengeIdPath, body: NewStakes, action: AdminWrite, key: IdempotencyKey = None
+) -> Response:
     cid = parse_id(challenge_id, "challenge")
     items = [StakeItem(s.user_id, s.side, s.amount) for s in body.stakes]
-    with db.write() as conn:
+
+    def stake(conn: Connection) -> ChallengeOut:
         return ChallengeOut.of(challenges.place_stakes(conn, cid, items))
 
+    return action.once(key, body, stake)
 
-@router.post("/challenges/{challenge_id}/result")
+
+@router.post("/challenges/{challenge_id}/result", response_model=ResolutionOut)
 def resolve_challenge(
-    challenge_id: str, body: ResultIn, db: Db, wake: Wake, _: Admin
-) -> ResolutionOut:
+    challenge_id: ChallengeIdPath,
+    body: ResultIn,
+    action: AdminWrite,
+    wake: Wake,
+    key: IdempotencyKey = None,
+) -> Response:
     cid = parse_id(challenge_id, "challenge")
-    with db.write() as conn:
-        resolution = challenges.resolve(conn, cid, body.result)
+
+    def resolve(conn: Connection) -> ResolutionOut:
+        return _resolution_out(challenges.resolve(conn, cid, body.result), body.result)
+
+    response = action.once(key, body, resolve)
     wake.notify()
+    return response
+
+
+def _resolution_out(resolution: challenges.Resolution, result: str) -> ResolutionOut:
     job_id = str(resolution.job_id) if resolution.job_id else None
     if resolution.job_kind == "payout":
-        message = f"Challenge result set to {body.result}. Payouts queued for processing."
+        message = f"Challenge result set to {result}. Payouts queued for processing."
     elif resolution.job_kind == "refund":
-        message = f"Challenge result set to {body.result}. Refunds queued for processing."
+        message = f"Challenge result set to {result}. Refunds queued for processing."
     else:
-        message = f"Challenge result set to {body.result}. Nobody staked; nothing to pay."
+        message = f"Challenge result set to {result}. Nobody staked; nothing to pay."
     return ResolutionOut(
         challenge=ChallengeOut.of(resolution.challenge),
         payout_job_id=job_id if resolution.job_kind == "payout" else None,
@@ -130,22 +163,22 @@ def list_jobs(
 
 
 @router.get("/payout-jobs/{job_id}/status")
-def job_status(job_id: str, db: Db, _: Reader) -> JobStatusOut:
+def job_status(job_id: JobIdPath, db: Db, _: Reader) -> JobStatusOut:
     with db.read() as conn:
         return JobStatusOut.of(jobs.get_job(conn, parse_uuid(job_id, "payout job")))
 
 
 @router.post("/payout-jobs/{job_id}/trigger", status_code=status.HTTP_202_ACCEPTED)
-def trigger_job(job_id: str, db: Db, wake: Wake, _: Admin) -> JobStatusOut:
-    with db.write() as conn:
+def trigger_job(job_id: JobIdPath, action: AdminWrite, wake: Wake) -> JobStatusOut:
+    with action.write() as conn:
         job = jobs.trigger(conn, parse_uuid(job_id, "payout job"))
     wake.notify()
     return JobStatusOut.of(job)
 
 
 @router.post("/payout-jobs/{job_id}/retry")
-def retry_job(job_id: str, db: Db, wake: Wake, _: Admin) -> JobStatusOut:
-    with db.write() as conn:
+def retry_job(job_id: JobIdPath, action: AdminWrite, wake: Wake) -> JobStatusOut:
+    with action.write() as conn:
         job = jobs.retry(conn, parse_uuid(job_id, "payout job"))
     wake.notify()
     return JobStatusOut.of(job)
@@ -153,7 +186,7 @@ def retry_job(job_id: str, db: Db, wake: Wake, _: Admin) -> JobStatusOut:
 
 @router.get("/payout-jobs/{job_id}/entries")
 def job_entries(
-    job_id: str,
+    job_id: JobIdPath,
     db: Db,
     _: Reader,
     status_filter: Annotated[str | None, Query(alias="status")] = None,

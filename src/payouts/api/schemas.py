@@ -99,7 +99,7 @@ class ChallengeOut(Out):
 class StakeIn(Body):
     # bounded like the users.id column: a bigger number cannot name a user, and the
     # database refuses to even compare it (a 500 before this bound)
-    user_id: Annotated[int, Field(ge=1, le=MAX_ID)]
+    user_id: Annotated[int, Field(ge=1, le=MAX_ID, examples=[1])]
     side: Side
     amount: StakeCoins
 
@@ -198,8 +198,55 @@ class EntryOut(Out):
         )
 
 
+class AuditEntryOut(Out):
+    id: int
+    at: str
+    actor: str
+    action: str
+    target: str | None
+    client: str | None
+    status_code: int
+    outcome: str
+
+    @classmethod
+    def of(cls, row: RowMapping) -> AuditEntryOut:
+        return cls(
+            id=row["id"],
+            at=iso_utc(row["created_at"]) or "",
+            actor=row["actor"],
+            action=row["action"],
+            target=row["target"],
+            client=row["client"],
+            status_code=row["status_code"],
+            outcome=row["outcome"],
+        )
+
+
 class ErrorOut(BaseModel):
     message: str
+
+
+class FieldErrorOut(BaseModel):
+    loc: list[str]
+    msg: str
+
+
+class ValidationErrorOut(BaseModel):
+    message: str
+    errors: list[FieldErrorOut] | None = None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "The body could not be read (not UTF-8 JSON)"},
+    401: {"model": ErrorOut, "description": "No token, or not a live one"},
+    403: {"model": ErrorOut, "description": "The token's role may not do this"},
+    404: {"model": ErrorOut, "description": "No such object (or a malformed id)"},
+    409: {"model": ErrorOut, "description": "The object's state forbids this"},
+    413: {"model": ErrorOut, "description": "The body is larger than the limit"},
+    415: {"model": ErrorOut, "description": "The body is not JSON"},
+    422: {"model": ValidationErrorOut, "description": "Invalid input"},
+    503: {"model": ErrorOut, "description": "The database is busy or unavailable; retry"},
+}
 
 
 def parse_job_id(raw: str) -> uuid.UUID | None:

@@ -41,6 +41,16 @@ def role_of(conn: Connection, token: str) -> str | None:
     ).scalar_one_or_none()
 
 
+def identify(conn: Connection, token: str) -> tuple[str, str] | None:
+    """(name, role) of a live token, or None."""
+    row = conn.execute(
+        select(api_tokens.c.name, api_tokens.c.role).where(
+            api_tokens.c.token_hash == hash_token(token), api_tokens.c.revoked_at.is_(None)
+        )
+    ).first()
+    return None if row is None else (row.name, row.role)
+
+
 def list_tokens(conn: Connection) -> Sequence[RowMapping]:
     t = api_tokens.c
     return (

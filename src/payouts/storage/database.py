@@ -2,30 +2,47 @@
 
 from __future__ import annotations
 
+import itertools
+import random
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from payouts.domain.payout_math import floor_share, share_remainder
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# After SQLite's own busy wait, a transaction that still finds the database locked is
+# retried this many times with a growing pause (0.05 s doubling up to 1 s) before it fails.
+SQLITE_BUSY_RETRIES = 5
+_BACKOFF_BASE_SECONDS = 0.05
+_BACKOFF_CAP_SECONDS = 1.0
 
 
 class Database:
     """Owns the engine. `write()` and `read()` each yield a connection inside one transaction
     that commits when the block ends and rolls back if it raises."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+        busy_retries: int = SQLITE_BUSY_RETRIES,
+    ) -> None:
         self.url = make_url(url)
+        self.busy_retries = busy_retries
+        self.busy_waits = 0  # SQLite transactions that found the database busy and waited
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.is_postgres = self.url.get_backend_name() == "postgresql"
         if self.is_sqlite:
-            self.engine = _sqlite_engine(url)
+            self.engine = _sqlite_engine(url, busy_timeout_ms)
         else:
             self.engine = create_engine(
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
@@ -35,15 +52,39 @@ class Database:
     def write(self) -> Iterator[Connection]:
         # On SQLite, take the write lock up front (BEGIN IMMEDIATE): a deferred transaction
         # that upgrades to writing can fail with SQLITE_BUSY instead of waiting its turn.
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                yield conn
+        conn, transaction = self._begin("IMMEDIATE")
+        with conn, transaction:
+            yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
+        conn, transaction = self._begin("DEFERRED")
+        with conn, transaction:
             yield conn
+
+    def _begin(self, sqlite_begin: str) -> tuple[Connection, RootTransaction]:
+        """A connection inside a new transaction. On SQLite, a busy or locked database is
+        retried with a bounded backoff, before any of the caller's statements has run."""
+        for attempt in itertools.count():
+            conn = None
+            try:
+                conn = self.engine.connect()
+                if not self.is_sqlite:
+                    return conn, conn.begin()
+                conn = conn.execution_options(sqlite_begin=sqlite_begin)
+                transaction = conn.begin()
+                # The first read takes the snapshot (and the lock) the whole transaction
+                # then uses, so a busy database shows up here, where retrying is safe.
+                conn.exec_driver_sql("SELECT 1 FROM sqlite_master LIMIT 1")
+                return conn, transaction
+            except (OperationalError, sqlite3.OperationalError) as exc:
+                if conn is not None:
+                    conn.close()
+                if not (self.is_sqlite and is_sqlite_busy(exc)) or attempt >= self.busy_retries:
+                    raise
+                self.busy_waits += 1
+                time.sleep(_backoff_seconds(attempt))
+        raise AssertionError("unreachable")
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -65,9 +106,27 @@ def is_transient(exc: BaseException) -> bool:
     return "database is locked" in str(exc.orig)
 
 
-def _sqlite_engine(url: str) -> Engine:
+def is_sqlite_busy(exc: BaseException) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED: another connection holds a lock we need."""
+    original = getattr(exc, "orig", exc)
+    message = str(original).lower()
+    return isinstance(original, sqlite3.OperationalError) and (
+        "locked" in message or "busy" in message
+    )
+
+
+def _backoff_seconds(attempt: int) -> float:
+    # Exponential with jitter, so waiting connections don't retry in lockstep.
+    return min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * (1 << attempt)) * random.uniform(
+        0.5, 1
+    )
+
+
+def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
     # No connect-time transaction magic from pysqlite: we emit BEGIN ourselves.
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
@@ -76,7 +135,7 @@ def _sqlite_engine(url: str) -> Engine:
         # FULL: a committed payout survives a power cut, not only a process crash.
         dbapi_conn.execute("PRAGMA synchronous=FULL")
         dbapi_conn.execute("PRAGMA foreign_keys=ON")
-        dbapi_conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        dbapi_conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         # SQLite turns an overflowing integer product into a float; these compute the
         # payout shares in Python ints instead, called from set-based SQL.
         dbapi_conn.create_function("payout_floor_share", 3, floor_share, deterministic=True)

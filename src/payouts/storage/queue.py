@@ -475,3 +475,52 @@ def book_platform_fee(conn: Connection, challenge_id: int, fee: int, now: dateti
             created_at=now,
         )
     )
+
+
+# --- Poison entries: isolating an entry whose payment keeps failing ------------------------
+
+
+def pending_entry_ids(conn: Connection, job_id: uuid.UUID, after_id: int, limit: int) -> list[int]:
+    e = payout_entries.c
+    return list(
+        conn.execute(
+            select(e.id)
+            .where(e.job_id == job_id, e.status == "pending", e.id > after_id)
+            .order_by(e.id)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def lock_pending_entry(conn: Connection, job_id: uuid.UUID, entry_id: int) -> bool:
+    """Lock one pending entry, so that paying a batch of one claims exactly it."""
+    e = payout_entries.c
+    found = conn.execute(
+        select(e.id)
+        .where(e.id == entry_id, e.job_id == job_id, e.status == "pending")
+        .with_for_update()
+    ).first()
+    return found is not None
+
+
+def record_failed_attempt(
+    conn: Connection, job: QueuedJob, entry_id: int, error: str, max_attempts: int
+) -> bool:
+    """Count a failed attempt to pay the entry; at `max_attempts` the entry is failed (and
+    the job's counters say so). True if it was failed now."""
+    e = payout_entries.c
+    attempts = conn.execute(
+        update(payout_entries)
+        .where(e.id == entry_id, e.status == "pending")
+        .values(attempts=e.attempts + 1, error=error)
+        .returning(e.attempts)
+    ).scalar_one_or_none()
+    if attempts is None or attempts < max_attempts:
+        return False
+    conn.execute(
+        update(payout_entries)
+        .where(e.id == entry_id)
+        .values(status="failed", processed_at=utcnow())
+    )
+    _record_progress(conn, job, 0, 1)
+    return True

@@ -212,3 +212,31 @@ api_tokens = Table(
     Column("revoked_at", Timestamp),
     CheckConstraint(_one_of("role", TOKEN_ROLES), name="role"),
 )
+
+# Append-only: migration 0002 adds triggers (PostgreSQL and SQLite) that refuse UPDATE and
+# DELETE on this table, and no code path updates or deletes a row.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("actor", String(64), nullable=False),  # token name, "env-token", "cli:<user>"...
+    Column("action", String(64), nullable=False),  # e.g. resolve_challenge
+    Column("target", String(200)),  # e.g. challenge_id=7
+    Column("client", String(64)),  # the caller's address
+    Column("status_code", Integer, nullable=False),  # the HTTP status answered
+    Column("outcome", Text, nullable=False),  # "ok", "replayed", or the error message
+)
+
+# Replays of POST .../result and .../stakes: the first response, stored in the transaction
+# of the write it answers, so a crash can never keep one without the other.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("request", String(300), nullable=False),  # "POST /api/admin/challenges/7/result"
+    Column("body_hash", String(64), nullable=False),  # sha256 of the canonical JSON body
+    Column("response_status", Integer),
+    Column("response_body", Text),
+    Column("created_at", Timestamp, nullable=False),
+)

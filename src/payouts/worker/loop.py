@@ -8,12 +8,16 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from sqlalchemy import RowMapping
+from sqlalchemy.exc import DBAPIError
+
 from payouts.config import Settings
 from payouts.metrics import PayoutMetrics
 from payouts.storage import queue
 from payouts.storage.database import Database, is_transient
 from payouts.storage.queue import BatchOutcome, QueuedJob
-from payouts.worker import journal
+from payouts.worker import journal, poison
+from payouts.worker.poison import PoisonIsolator
 from payouts.worker.wakeup import LocalWakeup
 
 log = logging.getLogger("payouts.worker")
@@ -126,9 +130,14 @@ class PayoutWorker:
 
     def _pay_batch(self, job: QueuedJob, after: int) -> BatchOutcome:
         began = time.perf_counter()
-        with self.db.write() as conn:
-            outcome = queue.pay_batch(conn, job, self.settings.batch_size, after)
-            settled = journal.settled_by_batch(conn, job.id, outcome)
+        try:
+            with self.db.write() as conn:
+                outcome = queue.pay_batch(conn, job, self.settings.batch_size, after)
+                settled = journal.settled_by_batch(conn, job.id, outcome)
+        except DBAPIError as exc:
+            if not poison.is_poison(exc):
+                raise
+            outcome, settled = self._pay_around_poison(job, after, exc)
         if outcome.claimed:
             seconds = time.perf_counter() - began
             self.metrics.batch_committed(job, outcome, seconds)
@@ -136,6 +145,15 @@ class PayoutWorker:
         if settled is not None:
             journal.job_settled(self.name, settled)
         return outcome
+
+    def _pay_around_poison(
+        self, job: QueuedJob, after: int, exc: DBAPIError
+    ) -> tuple[BatchOutcome, RowMapping | None]:
+        log.warning("job %s: a batch failed (%s); isolating the entry", job.id, exc.orig)
+        isolator = PoisonIsolator(self.db, self.settings, job)
+        outcome = isolator.pay_around(after, self.settings.batch_size)
+        with self.db.read() as conn:
+            return outcome, journal.settled_job(conn, job.id)
 
 
 class WorkerThread:

@@ -1,0 +1,130 @@
+"""State-changing admin requests: one transaction that also writes the audit row, and, for
+requests that carry an Idempotency-Key, the stored first response that replays answer with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from sqlalchemy import Connection
+
+from payouts.api.audit import client_of, describe
+from payouts.api.deps import Admin, Db, Principal, status_of
+from payouts.domain.errors import Conflict, InvalidInput, PayoutsError
+from payouts.services import audit, idempotency
+from payouts.storage.database import Database
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[!-~]+$",  # visible ASCII
+        description="Send the same key again to get the first response back, unchanged.",
+    ),
+]
+REPLAY_HEADER = "Idempotent-Replayed"
+
+
+class AdminAction:
+    def __init__(self, request: Request, db: Database, principal: Principal) -> None:
+        self.request = request
+        self.db = db
+        self.principal = principal
+
+    @contextmanager
+    def write(self, status: int | None = None) -> Iterator[Connection]:
+        """The action's transaction; its audit row (with `status`, by default the route's)
+        goes into the same commit."""
+        with self.db.write() as conn:
+            yield conn
+            self._record(conn, status or self.success_status, audit.OK)
+        self._audited()
+
+    def once(
+        self, key: str | None, body: BaseModel, act: Callable[[Connection], BaseModel]
+    ) -> Response:
+        """Run `act` in the action's transaction. With a key, the first response is stored in
+        that transaction; a retry with the same key and body gets it back and changes nothing."""
+        if key is None:
+            with self.write() as conn:
+                result = act(conn)
+            return JSONResponse(_json(result), status_code=self.success_status)
+        request_line = f"{self.request.method} {self.request.url.path}"
+        request_hash = idempotency.body_hash(_json(body))
+        with self.db.write() as conn:
+            stored = idempotency.claim(conn, key, request_line, request_hash)
+            if stored is not None:
+                response = self._replay(conn, key, stored, request_line, request_hash)
+            else:
+                response = self._first(conn, key, act)
+        self._audited()
+        return response
+
+    def _first(
+        self, conn: Connection, key: str, act: Callable[[Connection], BaseModel]
+    ) -> JSONResponse:
+        try:
+            with conn.begin_nested():  # a refusal undoes the work but keeps the key
+                result = act(conn)
+        except PayoutsError as exc:
+            status, payload, outcome = status_of(exc), {"message": exc.message}, exc.message
+        else:
+            status, payload, outcome = self.success_status, _json(result), audit.OK
+        idempotency.store(conn, key, status, payload)
+        self._record(conn, status, outcome)
+        return JSONResponse(payload, status_code=status)
+
+    def _replay(
+        self,
+        conn: Connection,
+        key: str,
+        stored: idempotency.StoredResponse,
+        request_line: str,
+        request_hash: str,
+    ) -> JSONResponse:
+        if stored.request != request_line or stored.body_hash != request_hash:
+            raise InvalidInput(
+                f"Idempotency-Key {key!r} was already used for a different request"
+                f" ({stored.request} with another body); send a new key"
+            )
+        if stored.status is None:
+            raise Conflict(f"a request with Idempotency-Key {key!r} is still in progress")
+        self._record(conn, stored.status, audit.REPLAYED)
+        return JSONResponse(stored.body, stored.status, headers={REPLAY_HEADER: "true"})
+
+    @property
+    def success_status(self) -> int:
+        route = self.request.scope.get("route")
+        return getattr(route, "status_code", None) or 200
+
+    def _record(self, conn: Connection, status: int, outcome: str) -> None:
+        action, target = describe(self.request.scope)
+        audit.record(
+            conn,
+            actor=self.principal.name,
+            action=action,
+            target=target,
+            client=client_of(self.request.scope),
+            status_code=status,
+            outcome=outcome,
+        )
+
+    def _audited(self) -> None:
+        self.request.state.audited = True  # committed: the middleware need not record it
+
+
+def _json(model: BaseModel) -> Any:
+    return model.model_dump(mode="json", by_alias=True)
+
+
+def admin_action(request: Request, db: Db, principal: Admin) -> AdminAction:
+    return AdminAction(request, db, principal)
+
+
+AdminWrite = Annotated[AdminAction, Depends(admin_action)]

@@ -1,0 +1,51 @@
+"""The audit log: who did what to which object, from where, and how it ended.
+
+Rows are only ever inserted (the database refuses UPDATE and DELETE on the table). A
+successful action writes its row in the transaction of the action itself, so a committed
+change always has its row; a refused one writes it afterwards, in a transaction of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, RowMapping, insert, select
+
+from payouts.clock import utcnow
+from payouts.storage.tables import audit_log
+
+OK = "ok"
+REPLAYED = "replayed"
+_MAX_OUTCOME = 1000
+_MAX_TARGET = 200
+
+
+def record(
+    conn: Connection,
+    *,
+    actor: str,
+    action: str,
+    target: str | None,
+    client: str | None,
+    status_code: int,
+    outcome: str,
+) -> None:
+    conn.execute(
+        insert(audit_log).values(
+            created_at=utcnow(),
+            actor=actor[:64],
+            action=action[:64],
+            target=target[:_MAX_TARGET] if target else None,
+            client=client[:64] if client else None,
+            status_code=status_code,
+            outcome=outcome[:_MAX_OUTCOME],
+        )
+    )
+
+
+def recent(conn: Connection, *, limit: int, before_id: int | None = None) -> Sequence[RowMapping]:
+    """Newest first; `before_id` pages back from the last id of the previous page."""
+    query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(audit_log.c.id < before_id)
+    return conn.execute(query).mappings().all()
