@@ -70,3 +70,20 @@ def test_violations_are_capped_per_check_with_a_count(db, settings):
         found = find_violations(conn, limit=2)
     assert [v.check for v in found] == ["balance"] * 3
     assert found[-1].detail == "... 5 in all, 2 shown"
+
+
+def test_references_without_foreign_keys_are_checked(db, settings):
+    _paid_challenge(db, settings)
+    with db.write() as conn:
+        row_id = conn.execute(
+            text("SELECT min(id) FROM transactions WHERE type = 'challenge_payout'")
+        ).scalar_one()
+        conn.execute(
+            text("UPDATE transactions SET challenge_id = 999999 WHERE id = :t"), {"t": row_id}
+        )
+    with db.read() as conn:
+        found = [str(v) for v in find_violations(conn)]
+    assert (
+        f"dangling-reference: ledger row {row_id} points at challenge 999999,"
+        " which does not exist" in found
+    ), found

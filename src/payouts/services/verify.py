@@ -5,7 +5,9 @@
 - every user's balance equals the sum of the user's ledger rows;
 - every resolved challenge whose job completed: stakes = payouts + fee (or = refunds), and
   the fee booked is the job's fee;
-- every job's counters equal the counts of its completed and failed entries.
+- every job's counters equal the counts of its completed and failed entries;
+- every reference the hot-path tables hold without a foreign key (ledger -> user, challenge,
+  entry; entry -> job) points at a row that exists.
 """
 
 from __future__ import annotations
@@ -35,6 +37,23 @@ class _Check:
 
 
 _CHECKS = (
+    _Check(
+        "dangling-reference",
+        "SELECT * FROM ("
+        " SELECT 'ledger row' AS what, t.id, 'user' AS target, t.user_id AS target_id"
+        "  FROM transactions t WHERE t.user_id IS NOT NULL"
+        "  AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = t.user_id)"
+        " UNION ALL SELECT 'ledger row', t.id, 'challenge', t.challenge_id FROM transactions t"
+        "  WHERE t.challenge_id IS NOT NULL"
+        "  AND NOT EXISTS (SELECT 1 FROM challenges c WHERE c.id = t.challenge_id)"
+        " UNION ALL SELECT 'ledger row', t.id, 'payout entry', t.payout_entry_id"
+        "  FROM transactions t WHERE t.payout_entry_id IS NOT NULL"
+        "  AND NOT EXISTS (SELECT 1 FROM payout_entries e WHERE e.id = t.payout_entry_id)"
+        " UNION ALL SELECT 'payout entry', e.id, 'job', NULL FROM payout_entries e"
+        "  WHERE NOT EXISTS (SELECT 1 FROM payout_jobs j WHERE j.id = e.job_id)"
+        ") refs ORDER BY what, id",
+        lambda r: f"{r.what} {r.id} points at {r.target} {r.target_id or ''}, which does not exist",
+    ),
     _Check(
         "unpaid-entry",
         "SELECT e.id, e.job_id, e.user_id, e.amount FROM payout_entries e"
