@@ -24,6 +24,7 @@ log = logging.getLogger("payouts.worker")
 
 _ERROR_BACKOFF_SECONDS = 1.0
 _TRANSIENT_BACKOFF_SECONDS = 0.2
+_BLOCKED_POLL_SECONDS = 0.1
 
 
 @dataclass
@@ -36,6 +37,8 @@ class PayoutWorker:
     # Where this worker's last batch of each job ended: the next claim starts there instead
     # of rescanning entries already settled. Only a hint: a miss rescans from the start.
     _resume_after: dict[uuid.UUID, int] = field(default_factory=dict)
+    _jobs_in_last_round: int = 0
+    _progressed_last_round: bool = False
 
     def run(self, stop: threading.Event) -> None:
         log.info("%s started (batch size %d)", self.name, self.settings.batch_size)
@@ -54,18 +57,26 @@ class PayoutWorker:
                     stop.wait(_ERROR_BACKOFF_SECONDS)
                 continue
             if not busy:
-                self.wakeup.wait(self.settings.worker_interval_seconds)
+                # Jobs that other workers hold right now (planning, materialising, all
+                # entries claimed) free up within moments: look again soon, not at the sweep.
+                self.wakeup.wait(
+                    _BLOCKED_POLL_SECONDS
+                    if self._jobs_in_last_round
+                    else self.settings.worker_interval_seconds
+                )
         log.info("%s stopped", self.name)
 
     def run_round(self, stop: threading.Event | None = None) -> bool:
         """Advance every active job by one step; True if anything was done."""
         with self.db.read() as conn:
             jobs = queue.active_jobs(conn)
+        self._jobs_in_last_round = len(jobs)
         progressed = False
         for job in jobs:
             if stop is not None and stop.is_set():
                 break
             progressed = self.advance(job) or progressed
+        self._progressed_last_round = progressed
         live = {job.id for job in jobs}
         for job_id in list(self._resume_after):
             if job_id not in live:
@@ -73,18 +84,19 @@ class PayoutWorker:
         return progressed
 
     def run_until_idle(self) -> None:
-        """Process everything there is now (tests and `payouts worker --once`)."""
-        while self.run_round():
-            pass
+        """Work until no job is queued or running (tests and `payouts worker --once`)."""
+        while self.run_round() or self._jobs_in_last_round:
+            if not self._progressed_last_round:
+                time.sleep(_BLOCKED_POLL_SECONDS)
 
     def advance(self, job: QueuedJob) -> bool:
         if not job.planned:
-            self._plan(job)
-            return True
+            return self._plan(job)
         materialised = not job.materialised and self._materialise(job)
         return self._pay(job) or materialised
 
-    def _plan(self, job: QueuedJob) -> None:
+    def _plan(self, job: QueuedJob) -> bool:
+        """Plan the job; False if another worker is planning it."""
         # Show the job running at once: planning a million winners takes seconds.
         with self.db.write() as conn:
             started = queue.mark_running(conn, job.id)
@@ -94,7 +106,7 @@ class PayoutWorker:
             # Lock the job so that of several workers one reads the stakes, once.
             with self.db.write() as conn:
                 if queue.lock_for_planning(conn, job.id) is None:
-                    return
+                    return False
                 queue.store_plan(conn, job.id, queue.compute_cutoff(conn, job))
         else:
             # SQLite has one writer at a time: read without holding it (a long read
@@ -103,6 +115,7 @@ class PayoutWorker:
                 cutoff = queue.compute_cutoff(conn, job)
             with self.db.write() as conn:
                 queue.store_plan(conn, job.id, cutoff)
+        return True
 
     def _materialise(self, job: QueuedJob) -> bool:
         with self.db.write() as conn:
