@@ -117,12 +117,17 @@ class PayoutWorker:
                 queue.store_plan(conn, job.id, cutoff)
         return True
 
+    @property
+    def _materialise_chunk(self) -> int:
+        default = 5_000 if self.db.is_sqlite else 20_000
+        return self.settings.materialise_chunk or default
+
     def _materialise(self, job: QueuedJob) -> bool:
         with self.db.write() as conn:
             locked = queue.lock_for_materialising(conn, job.id)
             if locked is None:
                 return False
-            inserted = queue.materialise_chunk(conn, locked, self.settings.materialise_chunk)
+            inserted = queue.materialise_chunk(conn, locked, self._materialise_chunk)
             settled = None if inserted else journal.settled_job(conn, job.id)  # the last call
         if settled is not None:
             journal.job_settled(self.name, settled)
