@@ -1,0 +1,67 @@
+"""The benchmark suite at tiny sizes, so it keeps working. It checks that every section
+runs and reports, never how fast anything is (machines are noisy)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bench.backends import PostgresBackend, PostgresUnavailable
+from bench.config import TINY
+from bench.stats import Spread, percentile
+from bench.suite import run_suite
+
+from tests.conftest import PG_ADMIN_URL, unavailable
+
+SECTIONS = [
+    "1. Payout throughput",
+    "2. Resolve latency",
+    "3. Time to paid",
+    "4. Status endpoint",
+    "5. Memory",
+]
+
+
+def test_the_whole_suite_runs_at_tiny_sizes(backend: str, tmp_path: Path) -> None:
+    if backend == "postgres":
+        try:
+            PostgresBackend(PG_ADMIN_URL).close()
+        except PostgresUnavailable as exc:
+            unavailable(str(exc))
+    output = tmp_path / "RESULTS.md"
+
+    report = run_suite(TINY, backends=[backend], postgres_url=PG_ADMIN_URL, output=output)
+
+    expected = SECTIONS + (["6. Scale-out"] if backend == "postgres" else [])
+    assert sorted({row.section for row in report.rows}) == expected
+    assert all(row.backend == backend and row.spread.runs == TINY.runs for row in report.rows)
+    throughput = {row.what.split(": ")[-1] for row in report.rows if row.section == SECTIONS[0]}
+    assert throughput == {"payouts", "floor", "seed algorithm", "payouts / floor", "payouts / seed"}
+    assert all(row.spread.median > 0 for row in report.rows)
+    text = output.read_text()
+    assert "(mode **tiny**)" in text
+    for section in expected:
+        assert f"## {section}" in text
+    assert report.backends[backend] in text
+
+
+def test_postgres_is_skipped_with_a_note_when_unreachable(tmp_path: Path) -> None:
+    output = tmp_path / "RESULTS.md"
+    unreachable = "postgresql://postgres@127.0.0.1:1/postgres"
+
+    report = run_suite(
+        TINY, backends=["postgres"], postgres_url=unreachable, sections={1}, output=output
+    )
+
+    assert report.rows == []
+    assert "PostgreSQL skipped" in output.read_text()
+
+
+def test_spread_and_percentile_are_observed_values() -> None:
+    assert Spread.of([3.0, 1.0, 2.0]) == Spread(2.0, 1.0, 3.0, 3)
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert percentile([7.0], 99) == 7.0
+    with pytest.raises(ValueError):
+        Spread.of([])
