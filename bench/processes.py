@@ -76,12 +76,18 @@ class PayoutsProcess:
 class Client:
     """A keep-alive HTTP/1.1 client on the standard library: little overhead of its own."""
 
+    # uvicorn closes a keep-alive connection idle for 5 s; reconnect before it does.
+    IDLE_SECONDS = 2.0
+
     def __init__(self, port: int) -> None:
         self.port = port
         self._conn = http.client.HTTPConnection(HOST, port, timeout=60)
         self._headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        self._last_used = time.monotonic()
 
     def request(self, method: str, path: str, body: object = None) -> tuple[int, object]:
+        if time.monotonic() - self._last_used > self.IDLE_SECONDS:
+            self._conn.close()  # the next request opens a new connection
         headers = dict(self._headers)
         payload = None
         if body is not None:
@@ -90,6 +96,7 @@ class Client:
         self._conn.request(method, path, body=payload, headers=headers)
         response = self._conn.getresponse()
         data = response.read()
+        self._last_used = time.monotonic()
         return response.status, json.loads(data) if data else None
 
     def close(self) -> None:

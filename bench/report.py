@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import platform
 import sqlite3
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.findings import finding
 from bench.results import Row
 
 # What each timing includes and leaves out, as the tables alone can't say it.
@@ -116,6 +118,23 @@ def console_table(rows: Sequence[Row]) -> str:
     )
 
 
+def git_commit() -> str:
+    """The commit the bench ran on (with `+changes` when the work tree differs)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" +changes" if dirty else "")
+
+
 def machine() -> list[tuple[str, str]]:
     model = ""
     meminfo = ""
@@ -147,7 +166,8 @@ def markdown(report: Report) -> str:
         "# Benchmark results",
         "",
         f"Written by `{report.command}` (mode **{report.mode}**) on"
-        f" {report.started:%Y-%m-%d %H:%M} UTC; the run took {report.seconds / 60:.1f} min."
+        f" {report.started:%Y-%m-%d %H:%M} UTC at commit {git_commit()}; the run took"
+        f" {report.seconds / 60:.1f} min."
         " Every figure is the median over the runs, with the lowest and highest run beside"
         " it. Targets are from issue 5; PASS/MISS compares the median.",
         "",
@@ -208,6 +228,12 @@ def markdown(report: Report) -> str:
         out.append("")
     if report.notes:
         out += ["## Notes", ""] + [f"- {note}" for note in report.notes] + [""]
+    missed = list(dict.fromkeys((r.section, r.backend) for r in report.rows if r.verdict == "MISS"))
+    if missed:
+        out += ["## Where targets are missed, and why", ""]
+        for section, backend in missed:
+            text = finding(section, backend) or "Not diagnosed yet: profile it (see Profiles)."
+            out += [f"**{section}, {backend}.** {text}", ""]
     if report.profiles:
         out += ["## Profiles", ""]
         for profile in report.profiles:

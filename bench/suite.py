@@ -14,7 +14,7 @@ from bench import latency, memory, scaleout, throughput
 from bench.backends import Backend, PostgresBackend, PostgresUnavailable, SqliteBackend
 from bench.config import BenchConfig
 from bench.data import DataSets
-from bench.profile import profile_payouts
+from bench.profile import explain_postgres_batch, profile_payouts
 from bench.report import Report, console_table, markdown, now
 from bench.results import SectionResult
 
@@ -52,6 +52,9 @@ def _run_backend(
                 found = profile_payouts(data, winners, batch)
                 if found is not None:
                     report.profiles.append(found.markdown())
+                plan = explain_postgres_batch(data, winners, batch)
+                if plan is not None:
+                    report.profiles.append(plan)
         if {2, 3, 4} & set(sections):
             latency_data = latency.build_data_set(backend, config)
             try:
