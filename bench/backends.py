@@ -11,18 +11,21 @@ import contextlib
 import shutil
 import sqlite3
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from payouts.config import Settings
 from payouts.storage import migrate
 from payouts.storage.database import Database
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+RESTART_GRACE_SECONDS = 120
 
 
 class Backend(Protocol):
@@ -39,6 +42,10 @@ class Backend(Protocol):
     def drop(self, url: str) -> None: ...
 
     def version(self) -> str: ...
+
+    def server_epoch(self) -> str:
+        """Changes when the database server restarts ("" for SQLite, which has none)."""
+        ...
 
     def close(self) -> None:
         """Drop everything this backend created."""
@@ -82,6 +89,9 @@ class SqliteBackend:
     def version(self) -> str:
         return f"SQLite {sqlite3.sqlite_version}"
 
+    def server_epoch(self) -> str:
+        return ""
+
     def close(self) -> None:
         shutil.rmtree(self._dir, ignore_errors=True)
 
@@ -117,9 +127,22 @@ class PostgresBackend:
         self._created: list[str] = []
         self._template: str | None = None
 
-    def _execute(self, statement: str) -> None:
-        with self._admin.connect() as conn:
-            conn.execute(text(statement))
+    def _execute(self, statement: str, *, returns_row: bool = False) -> object:
+        """Run one statement, waiting out a restart of the server (other users of a shared
+        server restart it); CREATE and DROP ... IF EXISTS are the statements run here."""
+        deadline = time.monotonic() + RESTART_GRACE_SECONDS
+        while True:
+            try:
+                with self._admin.connect() as conn:
+                    result = conn.execute(text(statement))
+                    return result.scalar() if returns_row else None
+            except OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+
+    def server_epoch(self) -> str:
+        return str(self._execute("SELECT pg_postmaster_start_time()", returns_row=True))
 
     def _new_name(self) -> str:
         self._count += 1

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Uuid, bindparam, text
 
 from bench.backends import Backend
+from bench.restarts import surviving_restarts
 from payouts.services import challenges
 from payouts.services.demo import create_demo
 from payouts.storage.database import Database
@@ -141,12 +142,17 @@ class DataSets:
     def demo(self, winners: int) -> tuple[str, int]:
         """(URL of a database holding one open demo challenge, its id); copy, don't use."""
         if winners not in self._built:
-            url = self.backend.create()
-            with opened(url) as db:
-                challenge_id = make_demo(db, winners, max(1, winners // 10))
-                analyze(db)
-            self._built[winners] = (url, challenge_id)
+            self._built[winners] = surviving_restarts(
+                self.backend, f"building {winners} winners", lambda: self._build(winners)
+            )
         return self._built[winners]
+
+    def _build(self, winners: int) -> tuple[str, int]:
+        url = self.backend.create()
+        with opened(url) as db:
+            challenge_id = make_demo(db, winners, max(1, winners // 10))
+            analyze(db)
+        return url, challenge_id
 
     def close(self) -> None:
         for url, _ in self._built.values():

@@ -13,12 +13,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from bench.backends import Backend
 from bench.config import BenchConfig
 from bench.data import analyze, clone_challenge, make_demo, opened
 from bench.processes import ADMIN_TOKEN, Client, serve, workers
+from bench.restarts import surviving_restarts
 from bench.results import Row, SectionResult, row, under
 from bench.stats import percentile
 
@@ -113,6 +115,26 @@ def busy_service(url: str, log_dir: Path, background: int) -> Iterator[tuple[Cli
             worker.stop()
 
 
+def _resolve_run(
+    backend: Backend, data: LatencyData, log_dir: Path
+) -> tuple[dict[int, list[float]], bool]:
+    """Milliseconds per resolve by size; whether the background job was still running."""
+    url = backend.copy(data.url)
+    try:
+        with busy_service(url, log_dir, data.background) as (client, background_job):
+            samples: dict[int, list[float]] = {size: [] for size in data.by_size}
+            # Interleave the sizes so all of them meet the same worker load.
+            rounds = max(len(ids) for ids in data.by_size.values())
+            for index in range(rounds):
+                for size, ids in data.by_size.items():
+                    if index < len(ids):
+                        _, seconds = resolve_http(client, ids[index])
+                        samples[size].append(seconds * 1000)
+            return samples, job_status(client, background_job)["status"] == "running"
+    finally:
+        backend.drop(url)
+
+
 def measure_resolves(
     backend: Backend, data: LatencyData, config: BenchConfig, log_dir: Path
 ) -> SectionResult:
@@ -121,20 +143,10 @@ def measure_resolves(
     p99s: dict[int, list[float]] = {size: [] for size in data.by_size}
     still_running = []
     for _ in range(config.runs):
-        url = backend.copy(data.url)
-        try:
-            with busy_service(url, log_dir, data.background) as (client, background_job):
-                samples: dict[int, list[float]] = {size: [] for size in data.by_size}
-                # Interleave the sizes so all of them meet the same worker load.
-                rounds = max(len(ids) for ids in data.by_size.values())
-                for index in range(rounds):
-                    for size, ids in data.by_size.items():
-                        if index < len(ids):
-                            _, seconds = resolve_http(client, ids[index])
-                            samples[size].append(seconds * 1000)
-                still_running.append(job_status(client, background_job)["status"] == "running")
-        finally:
-            backend.drop(url)
+        samples, running = surviving_restarts(
+            backend, "resolve latency", partial(_resolve_run, backend, data, log_dir)
+        )
+        still_running.append(running)
         for size, values in samples.items():
             p50s[size].append(percentile(values, 50))
             p99s[size].append(percentile(values, 99))
@@ -167,22 +179,29 @@ def measure_resolves(
     return result
 
 
+def _time_to_paid_run(backend: Backend, data: LatencyData, log_dir: Path) -> list[float]:
+    url = backend.copy(data.url)
+    samples = []
+    try:
+        with serve(url, log_dir, worker=True) as client:
+            for challenge_id in data.small:
+                started = time.perf_counter()
+                job_id, _ = resolve_http(client, challenge_id)
+                wait_for_job(client, job_id, _completed, timeout=60, step=0.005)
+                samples.append((time.perf_counter() - started) * 1000)
+    finally:
+        backend.drop(url)
+    return samples
+
+
 def measure_time_to_paid(
     backend: Backend, data: LatencyData, config: BenchConfig, log_dir: Path
 ) -> SectionResult:
     p50s, p99s = [], []
     for _ in range(config.runs):
-        url = backend.copy(data.url)
-        samples = []
-        try:
-            with serve(url, log_dir, worker=True) as client:
-                for challenge_id in data.small:
-                    started = time.perf_counter()
-                    job_id, _ = resolve_http(client, challenge_id)
-                    wait_for_job(client, job_id, _completed, timeout=60, step=0.005)
-                    samples.append((time.perf_counter() - started) * 1000)
-        finally:
-            backend.drop(url)
+        samples = surviving_restarts(
+            backend, "time to paid", partial(_time_to_paid_run, backend, data, log_dir)
+        )
         p50s.append(percentile(samples, 50))
         p99s.append(percentile(samples, 99))
         log.info("%s %s: p50 %.0f ms, p99 %.0f ms", TIME_TO_PAID, backend.name, p50s[-1], p99s[-1])
@@ -222,24 +241,33 @@ def run_pollers(
     return report
 
 
+def _status_run(
+    backend: Backend, data: LatencyData, config: BenchConfig, log_dir: Path
+) -> tuple[dict[str, object], dict[str, object], bool]:
+    """The closed-loop and paced pollers' reports; whether the job was still running."""
+    paced_seconds = max(config.poll_seconds, 3 * config.paced_poll_interval)
+    url = backend.copy(data.url)
+    try:
+        with busy_service(url, log_dir, data.background) as (client, job_id):
+            closed = run_pollers(client.port, job_id, config.pollers, config.poll_seconds, 0)
+            paced = run_pollers(
+                client.port, job_id, config.pollers, paced_seconds, config.paced_poll_interval
+            )
+            return closed, paced, job_status(client, job_id)["status"] == "running"
+    finally:
+        backend.drop(url)
+
+
 def measure_status(
     backend: Backend, data: LatencyData, config: BenchConfig, log_dir: Path
 ) -> SectionResult:
-    paced_seconds = max(config.poll_seconds, 3 * config.paced_poll_interval)
     figures: dict[str, list[float]] = {}
     still_running = []
     for _ in range(config.runs):
-        url = backend.copy(data.url)
-        try:
-            with busy_service(url, log_dir, data.background) as (client, job_id):
-                closed = run_pollers(client.port, job_id, config.pollers, config.poll_seconds, 0)
-                paced = run_pollers(
-                    client.port, job_id, config.pollers, paced_seconds,
-                    config.paced_poll_interval,
-                )  # fmt: skip
-                still_running.append(job_status(client, job_id)["status"] == "running")
-        finally:
-            backend.drop(url)
+        closed, paced, running = surviving_restarts(
+            backend, "status polling", partial(_status_run, backend, data, config, log_dir)
+        )
+        still_running.append(running)
         for name, report in (("closed", closed), ("paced", paced)):
             latencies: list[float] = report["latencies_ms"]  # type: ignore[assignment]
             figures.setdefault(f"{name} p50", []).append(percentile(latencies, 50))

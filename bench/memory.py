@@ -12,6 +12,7 @@ from pathlib import Path
 from bench.config import BenchConfig
 from bench.data import DataSets, check_paid, opened, resolve
 from bench.processes import payouts_env
+from bench.restarts import surviving_restarts
 from bench.results import SectionResult, at_most, row
 
 log = logging.getLogger("bench")
@@ -46,13 +47,17 @@ def run(data: DataSets, config: BenchConfig, log_dir: Path) -> SectionResult:
     for _ in range(config.runs):
         for winners in (small, large):
             data_url, challenge_id = data.demo(winners)
-            url = backend.copy(data_url)
-            try:
-                peaks[winners].append(
-                    peak_rss_of_worker(url, challenge_id, log_dir / "worker-once.log")
-                )
-            finally:
-                backend.drop(url)
+
+            def measure(data_url: str = data_url, challenge_id: int = challenge_id) -> float:
+                url = backend.copy(data_url)
+                try:
+                    return peak_rss_of_worker(url, challenge_id, log_dir / "worker-once.log")
+                finally:
+                    backend.drop(url)
+
+            peaks[winners].append(
+                surviving_restarts(backend, f"a worker paying {winners} winners", measure)
+            )
             log.info(
                 "%s %s %d winners: %.0f MiB", SECTION, backend.name, winners, peaks[winners][-1]
             )

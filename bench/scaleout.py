@@ -10,6 +10,7 @@ from pathlib import Path
 from bench.config import BenchConfig
 from bench.data import DataSets, check_paid, job_state, opened, resolve
 from bench.processes import PayoutsProcess, workers
+from bench.restarts import surviving_restarts
 from bench.results import SectionResult, at_least, row
 
 log = logging.getLogger("bench")
@@ -74,11 +75,15 @@ def run(data: DataSets, config: BenchConfig, log_dir: Path) -> SectionResult:
     rates: dict[int, list[float]] = {count: [] for count in config.scale_out_workers}
     for _ in range(config.runs):
         for count in config.scale_out_workers:
-            url = backend.copy(data_url)
-            try:
-                seconds = pay_with_processes(url, challenge_id, count, batch, log_dir)
-            finally:
-                backend.drop(url)
+
+            def measure(count: int = count) -> float:
+                url = backend.copy(data_url)
+                try:
+                    return pay_with_processes(url, challenge_id, count, batch, log_dir)
+                finally:
+                    backend.drop(url)
+
+            seconds = surviving_restarts(backend, f"{count} worker processes", measure)
             rates[count].append(winners / seconds)
             log.info(
                 "%s %s %d workers: %.0f winners/s", SECTION, backend.name, count, rates[count][-1]
@@ -98,10 +103,14 @@ def run(data: DataSets, config: BenchConfig, log_dir: Path) -> SectionResult:
                 target,
             )
         )
-    url = backend.copy(data_url)
-    try:
-        count = max(config.scale_out_workers)
-        result.notes.append(check_once_together(url, challenge_id, count, batch, log_dir))
-    finally:
-        backend.drop(url)
+
+    def check_once() -> str:
+        url = backend.copy(data_url)
+        try:
+            count = max(config.scale_out_workers)
+            return check_once_together(url, challenge_id, count, batch, log_dir)
+        finally:
+            backend.drop(url)
+
+    result.notes.append(surviving_restarts(backend, "the --once check", check_once))
     return result

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Collection, Sequence
+from functools import partial
 from pathlib import Path
 
 from bench import latency, memory, scaleout, throughput
@@ -16,6 +17,7 @@ from bench.config import BenchConfig
 from bench.data import DataSets
 from bench.profile import explain_postgres_batch, profile_payouts
 from bench.report import Report, console_table, markdown, now
+from bench.restarts import surviving_restarts
 from bench.results import SectionResult
 
 log = logging.getLogger("bench")
@@ -56,7 +58,11 @@ def _run_backend(
                 if plan is not None:
                     report.profiles.append(plan)
         if {2, 3, 4} & set(sections):
-            latency_data = latency.build_data_set(backend, config)
+            latency_data = surviving_restarts(
+                backend,
+                "building the latency data",
+                partial(latency.build_data_set, backend, config),
+            )
             try:
                 if 2 in sections:
                     take(latency.measure_resolves(backend, latency_data, config, log_dir))

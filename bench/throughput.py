@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 
+from bench.backends import Backend
 from bench.config import BenchConfig
 from bench.data import DataSets, check_paid, job_state, opened, resolve
 from bench.floor import pay_at_the_floor
+from bench.restarts import surviving_restarts
 from bench.results import Row, SectionResult, at_least, row
 from bench.seed_algorithm import pay_like_the_seed
 from payouts.config import Settings
@@ -69,11 +72,13 @@ def run(data: DataSets, config: BenchConfig) -> SectionResult:
                 # Rotate the order so drifting machine load hits every method alike.
                 order = METHODS[run_index % 3 :] + METHODS[: run_index % 3]
                 for method in order:
-                    url = backend.copy(data_url)
-                    try:
-                        seconds = _pay(method, url, challenge_id, batch, sample)
-                    finally:
-                        backend.drop(url)
+                    seconds = surviving_restarts(
+                        backend,
+                        f"{method} paying {winners} winners",
+                        partial(
+                            _pay_a_copy, backend, data_url, method, challenge_id, batch, sample
+                        ),
+                    )
                     rates[method].append(winners / seconds)
                     log.info(
                         "%s %s %d winners batch %d: %s %.0f winners/s",
@@ -91,6 +96,16 @@ def run(data: DataSets, config: BenchConfig) -> SectionResult:
                 if (smallest, batch) not in result.to_profile:
                     result.to_profile.append((smallest, batch))
     return result
+
+
+def _pay_a_copy(
+    backend: Backend, data_url: str, method: str, challenge_id: int, batch: int, sample: int
+) -> float:
+    url = backend.copy(data_url)
+    try:
+        return _pay(method, url, challenge_id, batch, sample)
+    finally:
+        backend.drop(url)
 
 
 def _pay(method: str, url: str, challenge_id: int, batch: int, sample: int) -> float:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from bench.backends import PostgresBackend, PostgresUnavailable
 from bench.config import TINY
+from bench.restarts import surviving_restarts
 from bench.stats import Spread, percentile
 from bench.suite import run_suite
 
@@ -65,3 +66,34 @@ def test_spread_and_percentile_are_observed_values() -> None:
     assert percentile([7.0], 99) == 7.0
     with pytest.raises(ValueError):
         Spread.of([])
+
+
+class _RestartingServer:
+    """Only the part of a Backend that surviving_restarts reads: the server's epoch."""
+
+    name = "postgres"
+
+    def __init__(self, epochs: list[str]) -> None:
+        self._epochs = iter(epochs)
+
+    def server_epoch(self) -> str:
+        return next(self._epochs)
+
+
+def test_a_measurement_is_taken_again_only_when_the_server_restarted() -> None:
+    attempts: list[int] = []
+
+    def fails_once() -> int:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ConnectionError("server closed the connection")
+        return 42
+
+    restarted = _RestartingServer(["a", "b", "b"])
+    assert surviving_restarts(restarted, "a test", fails_once) == 42  # type: ignore[arg-type]
+    assert len(attempts) == 2
+
+    attempts.clear()
+    steady = _RestartingServer(["a", "a"])
+    with pytest.raises(ConnectionError):
+        surviving_restarts(steady, "a test", fails_once)  # type: ignore[arg-type]
