@@ -14,9 +14,10 @@ FINDINGS: dict[tuple[str, str], str] = {
         " `payees`, `credited`) are joined to one another; PostgreSQL has no statistics for"
         " CTE results, and none for a payout_entries table that was empty when last"
         " analysed, so it picks nested loops and a batch costs O(batch²): one 5,000-entry"
-        " batch took 18.9 s under EXPLAIN ANALYZE, 18.1 s of it in `marked`'s Nested Loop"
-        " Left Join of claimed x credited and 3.4 s in `credited`'s Nested Loop Semi Join"
-        " on `payees` (a 500-entry batch: 0.11 s). With fresh statistics it hash-joins"
+        " batch took 8.6 to 18.9 s under EXPLAIN ANALYZE, nearly all of it in `marked`'s"
+        " Nested Loop Left Join of claimed x credited (25 million rows removed by the join"
+        " filter) and `credited`'s Nested Loop Semi Join on `payees` (12.5 million); a"
+        " 500-entry batch takes about 0.1 s. With fresh statistics it hash-joins"
         " instead but seq-scans users and payout_entries on every batch (O(table) per"
         " batch). The floor pays the same 5,000 entries, joined on the batch's id range,"
         " in about 0.3 s. The plan is printed under Profiles. Fix (src, lead): reach the"
@@ -61,7 +62,9 @@ FINDINGS: dict[tuple[str, str], str] = {
         " overflow) while the API runs 40 worker threads, so overflow connections are"
         " opened and closed per request. Fix (src, lead): size the SQLite pool to the"
         " thread pool (storage/database.py `_sqlite_engine`), and more `serve` processes"
-        " behind a proxy for many pollers."
+        " behind a proxy for many pollers. The paced p99 on SQLite varied from 25 to 483 ms"
+        " between runs; not diagnosed further (the connection churn above, which runs"
+        " PRAGMAs on every new connection, is the first suspect)."
     ),
     ("4. Status endpoint", "postgres"): (
         "As on SQLite: closed loop measures one process's throughput (a few hundred"
@@ -70,8 +73,14 @@ FINDINGS: dict[tuple[str, str], str] = {
         " and serialises it through FastAPI and pydantic on one GIL."
     ),
     ("6. Scale-out", "postgres"): (
-        "Workers scale only as far as the batch statement lets them (see section 1): each"
-        " batch is bound by the same statement, so more processes add little."
+        "Every worker runs the batch statement of section 1, so more processes add little:"
+        " 1 → 2 processes gave about 1.5x, 2 → 4 nothing, on 2 cores. Separately,"
+        " `payouts worker --once` does not spread one job over processes: a `--once` worker"
+        " exits as soon as a round finds nothing to claim, e.g. while another process holds"
+        " the job's materialise lock (FOR UPDATE SKIP LOCKED) or before its entries exist,"
+        " so all but one exit within seconds and one process pays the job (see Notes)."
+        " Fix (src, lead): `run_until_idle` could keep going while any job is queued or"
+        " running, instead of stopping at the first round with no progress."
     ),
 }
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import sqlite3
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -157,7 +156,6 @@ def machine() -> list[tuple[str, str]]:
         ("memory", meminfo or "unknown"),
         ("OS", platform.platform()),
         ("Python", platform.python_version()),
-        ("SQLite", sqlite3.sqlite_version),
     ]
 
 

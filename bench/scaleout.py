@@ -50,20 +50,27 @@ def check_once_together(url: str, challenge_id: int, count: int, batch: int, log
     """Start `count` `payouts worker --once` right after resolve; say how it went."""
     with opened(url) as db:
         job_id = resolve(db, challenge_id).job_id
-    started = time.perf_counter()
-    processes = workers(url, log_dir, count, once=True, batch_size=batch)
-    lifetimes = []
-    for process in processes:
-        process.process.wait(600)
-        lifetimes.append(time.perf_counter() - started)
-        process.stop()
-    with opened(url) as db:
+        started = time.perf_counter()
+        processes = workers(url, log_dir, count, once=True, batch_size=batch)
+        exits: dict[int, tuple[float, str]] = {}  # process index -> (seconds, job status)
+        try:
+            while len(exits) < count and time.perf_counter() - started < 600:
+                for index, process in enumerate(processes):
+                    if index not in exits and process.process.poll() is not None:
+                        exits[index] = (time.perf_counter() - started, job_state(db, job_id)[0])
+                time.sleep(0.05)
+        finally:
+            for process in processes:
+                process.stop()
         status, processed, total = job_state(db, job_id)
+    early = sum(1 for _, job_status in exits.values() if job_status != "completed")
     codes = sorted({p.process.returncode for p in processes})
+    seconds = ", ".join(f"{s:.1f}" for s, _ in sorted(exits.values()))
     return (
-        f"{count} x `payouts worker --once` started together on a fresh {total:,}-winner job:"
-        f" they exited after {', '.join(f'{s:.1f}' for s in lifetimes)} s (exit codes"
-        f" {codes}); the job was then `{status}` with {processed:,} of {total:,} paid."
+        f"{count} x `payouts worker --once` started together on a fresh {total:,}-winner job"
+        f" exited after {seconds} s (exit codes {codes}); {early} of them exited while the"
+        f" job was not yet done, and the job ended `{status}` with {processed:,} of"
+        f" {total:,} paid."
     )
 
 

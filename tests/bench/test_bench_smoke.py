@@ -6,11 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from bench.backends import PostgresBackend, PostgresUnavailable
+from bench.backends import Backend, PostgresBackend, PostgresUnavailable, SqliteBackend
 from bench.config import TINY
+from bench.data import DataSets, opened
 from bench.restarts import surviving_restarts
 from bench.stats import Spread, percentile
 from bench.suite import run_suite
+from bench.throughput import pay_with_floor, pay_with_payouts, pay_with_seed
+from sqlalchemy import text
 
 from tests.conftest import PG_ADMIN_URL, unavailable
 
@@ -97,3 +100,45 @@ def test_a_measurement_is_taken_again_only_when_the_server_restarted() -> None:
     steady = _RestartingServer(["a", "a"])
     with pytest.raises(ConnectionError):
         surviving_restarts(steady, "a test", fails_once)  # type: ignore[arg-type]
+
+
+def _payouts_by_user(url: str) -> dict[int, int]:
+    with opened(url) as db, db.read() as conn:
+        rows = conn.execute(
+            text("SELECT user_id, amount FROM transactions WHERE type = 'challenge_payout'")
+        ).all()
+    return {row.user_id: row.amount for row in rows}
+
+
+def test_the_baselines_pay_every_winner_what_payouts_pays(backend: str) -> None:
+    """The floor and the seed's algorithm do payouts' work, to the coin, or comparing
+    their speed would mean nothing."""
+    if backend == "postgres":
+        try:
+            bench_backend: Backend = PostgresBackend(PG_ADMIN_URL)
+        except PostgresUnavailable as exc:
+            unavailable(str(exc))
+    else:
+        bench_backend = SqliteBackend()
+    data = DataSets(bench_backend)
+    try:
+        data_url, challenge_id = data.demo(997)
+        paid = {}
+        for method in ("payouts", "floor", "seed"):
+            url = bench_backend.copy(data_url)
+            try:
+                if method == "payouts":
+                    pay_with_payouts(url, challenge_id, 100)
+                elif method == "floor":
+                    pay_with_floor(url, challenge_id, 100)
+                else:
+                    pay_with_seed(url, challenge_id, 100, sample=997)
+                paid[method] = _payouts_by_user(url)
+            finally:
+                bench_backend.drop(url)
+    finally:
+        data.close()
+        bench_backend.close()
+    assert len(paid["payouts"]) == 997
+    assert paid["floor"] == paid["payouts"]
+    assert paid["seed"] == paid["payouts"]
