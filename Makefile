@@ -27,5 +27,12 @@ lint: $(VENV)/.dev-deps
 test: lint
 	$(BIN)/pytest
 
+# The benchmark suite (bench/): prints a table and rewrites bench/RESULTS.md.
+bench: $(VENV)/.dev-deps
+	$(BIN)/python -m bench
+
+bench-quick: $(VENV)/.dev-deps
+	$(BIN)/python -m bench --quick
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -25,7 +25,8 @@ class DemoChallenge:
 
 def _series(conn: Connection) -> str:
     if conn.dialect.name == "postgresql":
-        return "SELECT CAST(n AS bigint) AS n FROM generate_series(1, :players) AS n"
+        # bigint: the stake hash multiplies n by thousands, past int4 beyond ~270k players
+        return "SELECT n FROM generate_series(CAST(1 AS BIGINT), :players) AS n"
     return (
         "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < :players)"
         " SELECT n FROM seq"

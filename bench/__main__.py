@@ -1,0 +1,66 @@
+"""`python -m bench [--quick]`: run the benchmark suite and write bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+from pathlib import Path
+
+from bench.backends import DEFAULT_POSTGRES_URL
+from bench.config import MODES
+from bench.suite import ALL_SECTIONS, run_suite
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--quick",
+        action="store_const",
+        const="quick",
+        dest="mode",
+        help="smaller sizes, a few minutes (same as --mode quick)",
+    )
+    parser.add_argument("--mode", choices=sorted(MODES), default="full")
+    parser.add_argument("--runs", type=int, help="runs per figure (default: the mode's)")
+    parser.add_argument(
+        "--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres"
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("PAYOUTS_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        help="a server where the bench may create and drop databases"
+        " [env PAYOUTS_BENCH_POSTGRES_URL]",
+    )
+    parser.add_argument(
+        "--sections", default=",".join(map(str, sorted(ALL_SECTIONS))), help="which of 1-6 to run"
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--no-profile",
+        action="store_true",
+        help="don't profile payouts where it misses a throughput target",
+    )
+    args = parser.parse_args(argv)  # fmt: skip
+    config = MODES[args.mode]
+    if args.runs:
+        config = dataclasses.replace(config, runs=args.runs)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("bench").setLevel(logging.INFO)
+    run_suite(
+        config,
+        backends=[name.strip() for name in args.backends.split(",") if name.strip()],
+        postgres_url=args.postgres_url,
+        sections={int(s) for s in args.sections.split(",") if s.strip()},
+        output=args.output,
+        profile=not args.no_profile,
+        command="python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""How big each measurement is, per mode. `full` is the issue's; `quick` fits in minutes;
+`tiny` is for the smoke test (it proves the code runs, not how fast)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class BenchConfig:
+    mode: str
+    runs: int  # repetitions of every measurement; figures are medians over these
+    throughput_winners: tuple[int, ...]
+    batch_sizes: tuple[int, ...]
+    seed_sample: int  # winners the seed's algorithm pays before its rate is extrapolated
+    # (winners per challenge, challenges resolved per run)
+    resolve_sizes: tuple[tuple[int, int], ...]
+    background_winners: int  # the job a worker is paying during the latency measurements
+    time_to_paid_challenges: int
+    pollers: int
+    poll_seconds: float
+    paced_poll_interval: float  # the seed's admin UI polls every 2 seconds
+    memory_winners: tuple[int, int]  # (small, large)
+    scale_out_winners: int
+    scale_out_workers: tuple[int, ...]
+    scale_out_batch: int
+
+    @staticmethod
+    def losers(winners: int) -> int:
+        """Losers only feed the pool; a tenth of the winners keeps set-up short."""
+        return max(1, winners // 10)
+
+
+FULL = BenchConfig(
+    mode="full",
+    runs=3,
+    throughput_winners=(100_000, 1_000_000),
+    batch_sizes=(500, 5_000),
+    seed_sample=2_000,
+    resolve_sizes=((10, 100), (10_000, 30), (1_000_000, 5)),
+    background_winners=1_000_000,
+    time_to_paid_challenges=20,
+    pollers=100,
+    poll_seconds=5.0,
+    paced_poll_interval=2.0,
+    memory_winners=(10_000, 1_000_000),
+    scale_out_winners=1_000_000,
+    scale_out_workers=(1, 2, 4),
+    scale_out_batch=500,
+)
+
+QUICK = BenchConfig(
+    mode="quick",
+    runs=3,
+    throughput_winners=(20_000, 100_000),
+    batch_sizes=(500, 5_000),
+    seed_sample=500,
+    resolve_sizes=((10, 50), (10_000, 10), (100_000, 3)),
+    background_winners=300_000,
+    time_to_paid_challenges=10,
+    pollers=100,
+    poll_seconds=3.0,
+    paced_poll_interval=2.0,
+    memory_winners=(10_000, 100_000),
+    scale_out_winners=100_000,
+    scale_out_workers=(1, 2, 4),
+    scale_out_batch=500,
+)
+
+TINY = BenchConfig(
+    mode="tiny",
+    runs=1,
+    throughput_winners=(300,),
+    batch_sizes=(100,),
+    seed_sample=50,
+    resolve_sizes=((10, 3), (200, 2)),
+    background_winners=2_000,
+    time_to_paid_challenges=2,
+    pollers=5,
+    poll_seconds=0.5,
+    paced_poll_interval=0.1,
+    memory_winners=(100, 300),
+    scale_out_winners=1_000,
+    scale_out_workers=(1, 2),
+    scale_out_batch=100,
+)
+
+MODES = {config.mode: config for config in (FULL, QUICK, TINY)}

@@ -1,0 +1,158 @@
+"""Where a payouts run spends its time: one extra, untimed run of the worker under
+pyinstrument (the `bench` extra), summed per payouts function, with the part of it spent
+waiting on the database (SQLAlchemy's do_execute, i.e. the statement itself)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import TextClause, text
+
+import payouts
+from bench.data import DataSets, check_paid, opened, resolve
+from bench.jobs import load_job, materialise_like_payouts
+from bench.throughput import worker_settings
+from payouts.storage import queue
+from payouts.worker.loop import PayoutWorker
+from payouts.worker.wakeup import LocalWakeup
+
+PAYOUTS_DIR = str(Path(payouts.__file__).parent) + "/"
+# SQLAlchemy's calls into the driver: a statement, a commit (SQLite's fsync is in there).
+DRIVER_CALLS = {"do_execute", "do_executemany", "do_commit"}
+# Frames that only pass time through to the steps below them.
+WRAPPERS = {
+    "worker.loop.run_until_idle",
+    "worker.loop.run_round",
+    "worker.loop.advance",
+    "worker.loop._pay_batch",
+    "storage.queue.pay_batch",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionTime:
+    function: str
+    seconds: float
+    in_database: float
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    title: str
+    total: float
+    functions: list[FunctionTime]
+
+    def markdown(self) -> str:
+        lines = [
+            f"Profile: {self.title}; {self.total:.2f} s under pyinstrument.",
+            "",
+            "| payouts function (inclusive) | seconds | share"
+            " | of it in the database (statements, commits) |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for item in self.functions:
+            lines.append(
+                f"| `{item.function}` | {item.seconds:.2f} | {item.seconds / self.total:.0%} |"
+                f" {item.in_database:.2f} s |"
+            )
+        return "\n".join(lines)
+
+
+def profile_payouts(data: DataSets, winners: int, batch: int, top: int = 8) -> Profile | None:
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        return None
+    data_url, challenge_id = data.demo(winners)
+    url = data.backend.copy(data_url)
+    try:
+        with opened(url) as db:
+            profiler = Profiler(interval=0.001)
+            profiler.start()
+            job_id = resolve(db, challenge_id).job_id
+            PayoutWorker(db, worker_settings(url, batch), LocalWakeup()).run_until_idle()
+            profiler.stop()
+            check_paid(db, job_id)
+    finally:
+        data.backend.drop(url)
+    session = profiler.last_session
+    root = session.root_frame() if session else None
+    if root is None:
+        return None
+    totals: dict[str, list[float]] = {}
+    _walk(root, set(), totals)
+    ranked = sorted(totals.items(), key=lambda item: -item[1][0])[:top]
+    title = f"payouts worker, {data.backend.name}, {winners:,} winners, batch {batch:,}"
+    return Profile(
+        title,
+        float(root.time),
+        [FunctionTime(name, seconds, sql) for name, (seconds, sql) in ranked],
+    )
+
+
+def _is_payouts(frame: Any) -> bool:
+    return str(frame.file_path or "").startswith(PAYOUTS_DIR)
+
+
+def _name(frame: Any) -> str:
+    module = str(frame.file_path)[len(PAYOUTS_DIR) :].removesuffix(".py").replace("/", ".")
+    return f"{module}.{frame.function}"
+
+
+def _database_time(frame: Any) -> float:
+    if frame.function in DRIVER_CALLS:
+        return float(frame.time)
+    return sum(_database_time(child) for child in frame.children)
+
+
+def _walk(frame: Any, open_names: set[str], totals: dict[str, list[float]]) -> None:
+    name = _name(frame) if _is_payouts(frame) else None
+    if name in WRAPPERS:
+        name = None
+    counted = name is not None and name not in open_names  # recursion counts once
+    if counted:
+        assert name is not None
+        entry = totals.setdefault(name, [0.0, 0.0])
+        entry[0] += float(frame.time)
+        entry[1] += _database_time(frame)
+        open_names = open_names | {name}
+    for child in frame.children:
+        _walk(child, open_names, totals)
+
+
+def explain_postgres_batch(data: DataSets, winners: int, batch: int) -> str | None:
+    """EXPLAIN ANALYZE of payouts' PostgreSQL batch statement on its first batch, after
+    materialising as the worker does. It reaches into a private name of storage.queue, so
+    it gives up quietly when that changes."""
+    statement = getattr(queue, "_PAY_BATCH_POSTGRES", None)
+    if data.backend.name != "postgres" or not isinstance(statement, TextClause):
+        return None
+    data_url, challenge_id = data.demo(winners)
+    url = data.backend.copy(data_url)
+    try:
+        with opened(url) as db:
+            job_id = resolve(db, challenge_id).job_id
+            materialise_like_payouts(db, job_id, worker_settings(url, batch).materialise_chunk)
+            job = load_job(db, job_id)
+            with db.write() as conn:
+                plan = conn.execute(
+                    text("EXPLAIN (ANALYZE, COSTS OFF) " + statement.text),
+                    {
+                        "job_id": job.id,
+                        "after_id": 0,
+                        "batch_size": batch,
+                        "ledger_type": queue.LEDGER_TYPE[job.kind],
+                        "challenge_id": job.challenge_id,
+                    },
+                ).scalars()
+                lines = list(plan)
+    except Exception as exc:  # a diagnostic only: never fail the bench for it
+        return f"(could not explain payouts' batch statement: {exc.__class__.__name__})"
+    finally:
+        data.backend.drop(url)
+    return (
+        f"EXPLAIN ANALYZE of payouts' PostgreSQL batch statement (storage/queue.py), first"
+        f" batch of {batch:,} of a {winners:,}-winner job:\n\n```\n" + "\n".join(lines) + "\n```"
+    )
