@@ -15,7 +15,7 @@ from bench.data import DataSets, check_paid, opened, resolve
 from bench.jobs import load_job, materialise_like_payouts
 from bench.throughput import worker_settings
 from payouts.storage import queue
-from payouts.worker.loop import PayoutWorker
+from payouts.worker.loop import PayoutWorker, materialise_chunk_size
 from payouts.worker.wakeup import LocalWakeup
 
 PAYOUTS_DIR = str(Path(payouts.__file__).parent) + "/"
@@ -134,7 +134,8 @@ def explain_postgres_batch(data: DataSets, winners: int, batch: int) -> str | No
     try:
         with opened(url) as db:
             job_id = resolve(db, challenge_id).job_id
-            materialise_like_payouts(db, job_id, worker_settings(url, batch).materialise_chunk)
+            chunk = materialise_chunk_size(db, worker_settings(url, batch))
+            materialise_like_payouts(db, job_id, chunk)
             job = load_job(db, job_id)
             with db.write() as conn:
                 plan = conn.execute(

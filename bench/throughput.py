@@ -15,13 +15,12 @@ from bench.restarts import surviving_restarts
 from bench.results import Row, SectionResult, at_least, row
 from bench.seed_algorithm import pay_like_the_seed
 from payouts.config import Settings
-from payouts.worker.loop import PayoutWorker
+from payouts.worker.loop import PayoutWorker, materialise_chunk_size
 from payouts.worker.wakeup import LocalWakeup
 
 SECTION = "1. Payout throughput"
 log = logging.getLogger("bench")
 METHODS = ("payouts", "floor", "seed")
-MATERIALISE_CHUNK = Settings.model_fields["materialise_chunk"].default
 
 
 def worker_settings(url: str, batch_size: int) -> Settings:
@@ -53,7 +52,8 @@ def pay_with_seed(url: str, challenge_id: int, batch_size: int, sample: int) -> 
     measured on the first `sample` winners and extrapolated to all of them."""
     with opened(url) as db:
         resolved = resolve(db, challenge_id)
-        timing = pay_like_the_seed(db, resolved.job_id, batch_size, sample, MATERIALISE_CHUNK)
+        chunk = materialise_chunk_size(db, worker_settings(url, batch_size))
+        timing = pay_like_the_seed(db, resolved.job_id, batch_size, sample, chunk)
         _, _, winners = job_state(db, resolved.job_id)
         if timing.paid == winners:
             check_paid(db, resolved.job_id)

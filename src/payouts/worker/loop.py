@@ -119,8 +119,7 @@ class PayoutWorker:
 
     @property
     def _materialise_chunk(self) -> int:
-        default = 5_000 if self.db.is_sqlite else 20_000
-        return self.settings.materialise_chunk or default
+        return materialise_chunk_size(self.db, self.settings)
 
     def _materialise(self, job: QueuedJob) -> bool:
         with self.db.write() as conn:
@@ -172,6 +171,11 @@ class PayoutWorker:
         outcome = isolator.pay_around(after, self.settings.batch_size)
         with self.db.read() as conn:
             return outcome, journal.settled_job(conn, job.id)
+
+
+def materialise_chunk_size(db: Database, settings: Settings) -> int:
+    """Winners per materialising transaction: the setting, or the backend's default."""
+    return settings.materialise_chunk or (5_000 if db.is_sqlite else 20_000)
 
 
 class WorkerThread:
