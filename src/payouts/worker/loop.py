@@ -25,6 +25,7 @@ log = logging.getLogger("payouts.worker")
 _ERROR_BACKOFF_SECONDS = 1.0
 _TRANSIENT_BACKOFF_SECONDS = 0.2
 _BLOCKED_POLL_SECONDS = 0.1
+_SQLITE_WRITER_GAP_SECONDS = 0.0005
 
 
 @dataclass
@@ -93,7 +94,19 @@ class PayoutWorker:
         if not job.planned:
             return self._plan(job)
         materialised = not job.materialised and self._materialise(job)
-        return self._pay(job) or materialised
+        if materialised:
+            self._let_writers_in()
+        paid = self._pay(job)
+        if paid:
+            self._let_writers_in()
+        return paid or materialised
+
+    def _let_writers_in(self) -> None:
+        # SQLite has one write lock and no queue for it: a worker that takes it again the
+        # moment it commits keeps an admin's resolve waiting. A half-millisecond pause after
+        # each write lets a waiting writer in (a few % of a 500-entry batch's time).
+        if self.db.is_sqlite:
+            time.sleep(_SQLITE_WRITER_GAP_SECONDS)
 
     def _plan(self, job: QueuedJob) -> bool:
         """Plan the job; False if another worker is planning it."""
