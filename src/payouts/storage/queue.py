@@ -17,24 +17,22 @@ from datetime import datetime
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Exists,
     Row,
     Uuid,
     and_,
     bindparam,
     case,
-    exists,
     func,
     insert,
-    literal,
     select,
     text,
     update,
 )
+from sqlalchemy.sql.elements import TextClause
 
 from payouts.clock import utcnow
 from payouts.domain.payout_math import ExtraCoinCutoff
-from payouts.storage.tables import payout_entries, payout_jobs, transactions, users
+from payouts.storage.tables import payout_entries, payout_jobs, transactions
 
 WORK_CHANNEL = "payouts_work"
 _TIMESTAMP = payout_jobs.c.created_at.type
@@ -289,76 +287,67 @@ def pay_batch(conn: Connection, job: QueuedJob, batch_size: int, after_id: int) 
     )
 
 
+# BEGIN IMMEDIATE holds SQLite's one write lock, so the pending entries in the claimed id
+# range are exactly the claimed ones: no other writer can touch them until commit.
+# Prebuilt text: building Core statements for every batch cost more than running them.
+def _sqlite_sql(sql: str) -> TextClause:
+    types = {"job_id": Uuid(), "now": _TIMESTAMP}
+    return text(sql).bindparams(
+        *(bindparam(name, type_=kind) for name, kind in types.items() if f":{name}" in sql)
+    )
+
+
+_SQLITE_IN_BATCH = "job_id = :job_id AND status = 'pending' AND id BETWEEN :low AND :high"
+_SQLITE_CLAIM = _sqlite_sql("""
+SELECT min(id) AS low, max(id) AS high, count(*) AS claimed FROM (
+    SELECT id FROM payout_entries
+    WHERE job_id = :job_id AND status = 'pending' AND id > :after_id
+    ORDER BY id LIMIT :batch_size)
+""")
+_SQLITE_FAIL_UNPAYABLE = _sqlite_sql(f"""
+UPDATE payout_entries
+SET status = 'failed', attempts = attempts + 1, processed_at = :now,
+    error = CASE WHEN EXISTS (SELECT 1 FROM users u WHERE u.id = payout_entries.user_id)
+                 THEN 'user is frozen' ELSE 'user not found' END
+WHERE {_SQLITE_IN_BATCH} AND NOT EXISTS
+    (SELECT 1 FROM users u WHERE u.id = payout_entries.user_id AND u.status = 'active')
+""")
+_SQLITE_CREDIT = _sqlite_sql(f"""
+UPDATE users SET balance = users.balance + e.amount
+FROM (SELECT user_id, amount FROM payout_entries WHERE {_SQLITE_IN_BATCH}) AS e
+WHERE users.id = e.user_id
+""")
+_SQLITE_LEDGER = _sqlite_sql(f"""
+INSERT INTO transactions (user_id, type, amount, challenge_id, payout_entry_id, created_at)
+SELECT user_id, :ledger_type, amount, :challenge_id, id, :now FROM payout_entries
+WHERE {_SQLITE_IN_BATCH}
+""")
+_SQLITE_MARK = _sqlite_sql(f"""
+UPDATE payout_entries SET status = 'completed', processed_at = :now, attempts = attempts + 1
+WHERE {_SQLITE_IN_BATCH}
+RETURNING amount
+""")
+
+
 def _pay_batch_sqlite(
     conn: Connection, job: QueuedJob, batch_size: int, after_id: int
 ) -> BatchOutcome:
-    # BEGIN IMMEDIATE holds SQLite's one write lock, so the pending entries in the claimed
-    # id range are exactly the claimed ones: no other writer can touch them until commit.
-    e = payout_entries.c
-    claimed = (
-        select(e.id)
-        .where(e.job_id == job.id, e.status == "pending", e.id > after_id)
-        .order_by(e.id)
-        .limit(batch_size)
-        .subquery()
-    )
-    low, high, count = conn.execute(
-        select(func.min(claimed.c.id), func.max(claimed.c.id), func.count())
-    ).one()
-    if not count:
+    params: dict[str, object] = {"job_id": job.id, "after_id": after_id, "batch_size": batch_size}
+    claim = conn.execute(_SQLITE_CLAIM, params).one()
+    if not claim.claimed:
         return BatchOutcome(0, 0, 0, 0, after_id, None)
-    in_batch = and_(e.job_id == job.id, e.status == "pending", e.id.between(low, high))
-    now = utcnow()
-    failed = conn.execute(
-        update(payout_entries)
-        .where(in_batch, ~_payable(e.user_id))
-        .values(
-            status="failed",
-            error=_unpayable_reason(e.user_id),
-            attempts=e.attempts + 1,
-            processed_at=now,
-        )
-    ).rowcount
-    conn.execute(
-        update(users)
-        .where(users.c.id == e.user_id, in_batch)
-        .values(balance=users.c.balance + e.amount)
+    params.update(
+        low=claim.low,
+        high=claim.high,
+        now=utcnow(),
+        ledger_type=LEDGER_TYPE[job.kind],
+        challenge_id=job.challenge_id,
     )
-    conn.execute(
-        insert(transactions).from_select(
-            ["user_id", "type", "amount", "challenge_id", "payout_entry_id", "created_at"],
-            select(
-                e.user_id,
-                literal(LEDGER_TYPE[job.kind]),
-                e.amount,
-                literal(job.challenge_id),
-                e.id,
-                literal(now, _TIMESTAMP),
-            ).where(in_batch),
-        )
-    )
-    amounts = (
-        conn.execute(
-            update(payout_entries)
-            .where(in_batch)
-            .values(status="completed", processed_at=now, attempts=e.attempts + 1)
-            .returning(e.amount)
-        )
-        .scalars()
-        .all()
-    )
-    return BatchOutcome(count, len(amounts), failed, sum(amounts), high, None)
-
-
-def _payable(user_id: ColumnElement[int]) -> Exists:
-    return exists().where(users.c.id == user_id, users.c.status == "active")
-
-
-def _unpayable_reason(user_id: ColumnElement[int]) -> ColumnElement[str]:
-    return case(
-        (exists().where(users.c.id == user_id), "user is frozen"),
-        else_="user not found",
-    )
+    failed = conn.execute(_SQLITE_FAIL_UNPAYABLE, params).rowcount
+    conn.execute(_SQLITE_CREDIT, params)
+    conn.execute(_SQLITE_LEDGER, params)
+    amounts = conn.execute(_SQLITE_MARK, params).scalars().all()
+    return BatchOutcome(claim.claimed, len(amounts), failed, sum(amounts), claim.high, None)
 
 
 # One statement, one round trip. SKIP LOCKED lets workers share a job without waiting on
