@@ -56,7 +56,8 @@ QUICK = BenchConfig(
     batch_sizes=(500, 5_000),
     seed_sample=500,
     resolve_sizes=((10, 50), (10_000, 10), (100_000, 3)),
-    background_winners=300_000,
+    # big enough to still be running after ~10 s of polling on a fast SQLite
+    background_winners=600_000,
     time_to_paid_challenges=10,
     pollers=100,
     poll_seconds=3.0,

@@ -73,8 +73,8 @@ FINDINGS: dict[tuple[str, str], str] = {
         " and serialises it through FastAPI and pydantic on one GIL."
     ),
     ("6. Scale-out", "postgres"): (
-        "Every worker runs the batch statement of section 1, so more processes add little:"
-        " 1 → 2 processes gave about 1.5x, 2 → 4 nothing, on 2 cores. Separately,"
+        "Every worker runs the batch statement of section 1, so more processes add little"
+        " (1.2 to 1.5x from 1 to 2 processes, little more from 4, on 2 cores). Separately,"
         " `payouts worker --once` does not spread one job over processes: a `--once` worker"
         " exits as soon as a round finds nothing to claim, e.g. while another process holds"
         " the job's materialise lock (FOR UPDATE SKIP LOCKED) or before its entries exist,"
