@@ -159,6 +159,16 @@ class Resolution:
     job_kind: str | None
 
 
+def side_totals(challenge: RowMapping) -> SideTotals:
+    """The per-side totals and counts kept on the challenge row with every stake."""
+    return SideTotals(
+        challenge["challenger_stake_total"],
+        challenge["challenged_stake_total"],
+        challenge["challenger_count"],
+        challenge["challenged_count"],
+    )
+
+
 def resolve(conn: Connection, challenge_id: int, result: str) -> Resolution:
     """Close the challenge and queue its one job, in the caller's transaction."""
     now = utcnow()
@@ -176,13 +186,7 @@ def resolve(conn: Connection, challenge_id: int, result: str) -> Resolution:
     if challenge is None:
         existing = get_challenge(conn, challenge_id)
         raise Conflict(f"challenge {challenge_id} is already resolved ({existing['result']})")
-    totals = SideTotals(
-        challenge["challenger_stake_total"],
-        challenge["challenged_stake_total"],
-        challenge["challenger_count"],
-        challenge["challenged_count"],
-    )
-    plan = plan_job(result, totals, challenge["platform_fee_bps"])
+    plan = plan_job(result, side_totals(challenge), challenge["platform_fee_bps"])
     if plan is None:
         return Resolution(challenge, None, None)
     job_id = uuid.uuid4()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, func, select
 
 from payouts.domain.errors import Conflict
-from payouts.domain.jobs import SideTotals, plan_job
+from payouts.domain.jobs import plan_job
 from payouts.domain.preview import ResolutionPreview, StakeExtremes, preview_resolution
 from payouts.services import challenges
 from payouts.services.challenges import Resolution
@@ -18,13 +18,7 @@ def preview(conn: Connection, challenge_id: int, result: str) -> ResolutionPrevi
     challenge = challenges.get_challenge(conn, challenge_id)
     if challenge["status"] != "open":
         raise Conflict(f"challenge {challenge_id} is already resolved ({challenge['result']})")
-    totals = SideTotals(
-        challenge["challenger_stake_total"],
-        challenge["challenged_stake_total"],
-        challenge["challenger_count"],
-        challenge["challenged_count"],
-    )
-    plan = plan_job(result, totals, challenge["platform_fee_bps"])
+    plan = plan_job(result, challenges.side_totals(challenge), challenge["platform_fee_bps"])
     if plan is None:
         return preview_resolution(result, None, None)
     query = select(func.max(stakes.c.amount), func.min(stakes.c.amount)).where(
