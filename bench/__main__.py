@@ -6,8 +6,10 @@ import argparse
 import dataclasses
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 from bench.backends import DEFAULT_POSTGRES_URL
 from bench.config import MODES
@@ -16,8 +18,16 @@ from bench.suite import ALL_SECTIONS, run_suite
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
-def main(argv: list[str] | None = None) -> None:
+def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM unwinds like Ctrl-C, so the finally blocks stop the servers and workers the
+    bench started and drop its databases instead of leaving them behind."""
+    raise SystemExit(128 + signum)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    # --quick and --mode share one destination; its default must be set once, for both.
+    parser.set_defaults(mode="full")
     parser.add_argument(
         "--quick",
         action="store_const",
@@ -25,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
         dest="mode",
         help="smaller sizes, a few minutes (same as --mode quick)",
     )
-    parser.add_argument("--mode", choices=sorted(MODES), default="full")
+    parser.add_argument("--mode", choices=sorted(MODES))
     parser.add_argument("--runs", type=int, help="runs per figure (default: the mode's)")
     parser.add_argument(
         "--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres"
@@ -45,7 +55,12 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="don't profile payouts where it misses a throughput target",
     )
-    args = parser.parse_args(argv)  # fmt: skip
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    args = parse_args(argv)
     config = MODES[args.mode]
     if args.runs:
         config = dataclasses.replace(config, runs=args.runs)

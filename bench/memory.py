@@ -31,7 +31,12 @@ def peak_rss_of_worker(url: str, challenge_id: int, log_path: Path) -> float:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-        _, status, usage = os.wait4(process.pid, 0)
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM): don't leave the worker behind
+            process.kill()
+            process.wait()
+            raise
         process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise RuntimeError(f"payouts worker --once exited {process.returncode}; see {log_path}")

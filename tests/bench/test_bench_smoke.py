@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from bench.__main__ import parse_args
 from bench.backends import Backend, PostgresBackend, PostgresUnavailable, SqliteBackend
 from bench.config import TINY
 from bench.data import DataSets, opened
@@ -142,3 +143,9 @@ def test_the_baselines_pay_every_winner_what_payouts_pays(backend: str) -> None:
     assert len(paid["payouts"]) == 997
     assert paid["floor"] == paid["payouts"]
     assert paid["seed"] == paid["payouts"]
+
+
+def test_the_command_line_picks_the_mode() -> None:
+    assert parse_args([]).mode == "full"  # what `make bench` runs
+    assert parse_args(["--quick"]).mode == "quick"
+    assert parse_args(["--mode", "tiny"]).mode == "tiny"
