@@ -20,9 +20,6 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     embedded_worker: bool = True
     max_attempts: int = Field(5, ge=1)
-    # Unset: 20,000 on PostgreSQL; 5,000 on SQLite, whose one write lock a chunk holds
-    # (about 25 ms), so that a resolve never waits long behind it.
-    materialise_chunk: int | None = Field(None, ge=1)
     db_pool_size: int = Field(10, ge=1)
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 from payouts.clock import utcnow
 from payouts.services.monitoring import as_utc, queue_totals
 from payouts.storage.database import Database
-from payouts.storage.queue import BatchOutcome, QueuedJob
+from payouts.storage.progress import JobBatch
 
 log = logging.getLogger("payouts.metrics")
 
@@ -55,7 +55,7 @@ class PayoutMetrics:
         )
         self.batch_seconds = Histogram(
             "payouts_batch_duration_seconds",
-            "Wall time of one committed payment batch (claim, credit, ledger, mark)",
+            "Wall time of one committed payment transaction (claim, credit, ledger, settle)",
             buckets=_BATCH_BUCKETS,
             registry=r,
         )
@@ -76,12 +76,12 @@ class PayoutMetrics:
     def heartbeat(self, worker: str) -> None:
         self.heartbeats.labels(worker=worker).set(time.time())
 
-    def batch_committed(self, job: QueuedJob, outcome: BatchOutcome, seconds: float) -> None:
-        if outcome.claimed == 0:
-            return
-        self.winners_paid.labels(kind=job.kind).inc(outcome.paid)
-        self.coins_paid.labels(kind=job.kind).inc(outcome.paid_amount)
-        self.entries_failed.labels(kind=job.kind).inc(outcome.failed)
+    def batch_committed(self, batches: Sequence[JobBatch], seconds: float) -> None:
+        """One committed transaction: what it paid for each job, and how long it took."""
+        for batch in batches:
+            self.winners_paid.labels(kind=batch.kind).inc(batch.paid)
+            self.coins_paid.labels(kind=batch.kind).inc(batch.coins)
+            self.entries_failed.labels(kind=batch.kind).inc(batch.failed)
         self.batch_seconds.observe(seconds)
 
     def exposition(self) -> bytes:

@@ -96,7 +96,7 @@ def test_worker_survives_a_postgres_restart_mid_job(db, settings, tmp_path):
     env = {
         **os.environ,
         "PAYOUTS_DATABASE_URL": settings.database_url,
-        "PAYOUTS_BATCH_SIZE": "100",
+        "PAYOUTS_BATCH_SIZE": "10",
         "PAYOUTS_WORKER_INTERVAL_SECONDS": "0.5",
         "PAYOUTS_MATERIALISE_CHUNK": "5000",
     }

@@ -63,7 +63,7 @@ class TestChaos:
             for n, (size, result) in enumerate(zip(sizes, results, strict=True))
         ]
         env = payouts_env(
-            database_url, batch_size=250, materialise_chunk=3000, worker_interval_seconds=0.5
+            database_url, batch_size=250, worker_interval_seconds=0.5
         )
         log = tmp_path / "workers.log"
         rng = random.Random(2024)

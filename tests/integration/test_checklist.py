@@ -62,7 +62,7 @@ class TestProgressBetweenBatches:
     def test_thousand_winners_show_progress_after_every_batch(self, api, db, settings):
         cid, _, _ = staked_challenge(db, random_stakes(1_000, seed=3), random_stakes(50))
         job_id = resolve(api, cid)["payoutJobId"]
-        pay = worker(db, settings, batch_size=100, materialise_chunk=250)
+        pay = worker(db, settings, batch_size=100)
 
         seen = [job_status(api, job_id)]
         while pay.run_round():
@@ -140,7 +140,7 @@ class TestConcurrentJobs:
         big_job = resolve(api, big.challenge_id)["payoutJobId"]
         small_cid, small_stakes, _ = staked_challenge(db, random_stakes(10, seed=9), [500])
         small_job = resolve(api, small_cid)["payoutJobId"]
-        pay = worker(db, settings, batch_size=100, materialise_chunk=1_000)
+        pay = worker(db, settings, batch_size=100)
 
         rounds = 0
         while job_status(api, small_job)["status"] != "completed":
@@ -166,7 +166,7 @@ class TestEveryWinnerPaidExactly:
         with db.write() as conn:
             demo = create_demo(conn, winners=2_000, losers=500, fee_bps=250, seed=7)
         job_id = resolve(api, demo.challenge_id)["payoutJobId"]
-        worker(db, settings, batch_size=300, materialise_chunk=700).run_until_idle()
+        worker(db, settings, batch_size=300).run_until_idle()
         with db.read() as conn:
             rows = conn.execute(
                 select(stakes.c.user_id, stakes.c.side, stakes.c.amount).where(

@@ -40,7 +40,7 @@ class TestSeveralWorkers:
         def run() -> None:
             try:
                 start.wait(timeout=30)
-                worker(db, settings, batch_size=50, materialise_chunk=400).run_until_idle()
+                worker(db, settings, batch_size=50).run_until_idle()
             except BaseException as exc:
                 errors.append(exc)
 

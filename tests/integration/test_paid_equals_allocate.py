@@ -17,7 +17,7 @@ from tests.support.reads import balances, entries_of, fee_rows, ledger_credits
 from tests.support.scenario import staked_challenge, worker
 
 
-def pay_and_check(db, app_settings, winners, losers, *, fee_bps, batch_size, chunk):
+def pay_and_check(db, app_settings, winners, losers, *, fee_bps, batch_size):
     """Stake, resolve challenger_won, let the worker pay; compare every amount with
     allocate(). Returns the largest winner_pool * stake, to show what was exercised."""
     cid, winner_stakes, loser_stakes = staked_challenge(db, winners, losers, fee_bps)
@@ -26,7 +26,7 @@ def pay_and_check(db, app_settings, winners, losers, *, fee_bps, batch_size, chu
         before = balances(conn, everyone)
     with db.write() as conn:
         resolution = challenges.resolve(conn, cid, "challenger_won")
-    worker(db, app_settings, batch_size=batch_size, materialise_chunk=chunk).run_until_idle()
+    worker(db, app_settings, batch_size=batch_size).run_until_idle()
 
     split = split_pool(sum(winners) + sum(losers), fee_bps)
     expected = allocate(split.winner_pool, winner_stakes)
@@ -48,19 +48,19 @@ def pay_and_check(db, app_settings, winners, losers, *, fee_bps, batch_size, chu
 class TestPaidEqualsAllocate:
     def test_equal_stakes_tie_and_the_lower_user_ids_get_the_extra_coins(self, db, settings):
         # pool 7 * 3 + 2 = 23, fee 1, winner pool 22 over 7 equal stakes: 1 coin left over
-        pay_and_check(db, settings, [3] * 7, [2], fee_bps=500, batch_size=3, chunk=2)
+        pay_and_check(db, settings, [3] * 7, [2], fee_bps=500, batch_size=3)
 
     def test_products_beyond_64_bits_are_exact(self, db, settings):
         winners = [MAX_STAKE, MAX_STAKE - 1, 3, 999_999_999_989, 7, MAX_STAKE // 3]
         losers = [MAX_STAKE] * 4 + [123_456_789_011]
-        largest = pay_and_check(db, settings, winners, losers, fee_bps=333, batch_size=2, chunk=4)
+        largest = pay_and_check(db, settings, winners, losers, fee_bps=333, batch_size=2)
         assert largest > 2**63  # SQLite would have turned this product into a float
 
     @pytest.mark.parametrize("fee_bps", [0, 9_999, 10_000])
     def test_fee_extremes(self, db, settings, fee_bps):
         # 10,000 bps: the fee is the whole pool and every winner gets 0 coins
         pay_and_check(
-            db, settings, [5, 7, 11, 13], [17, 19], fee_bps=fee_bps, batch_size=3, chunk=2
+            db, settings, [5, 7, 11, 13], [17, 19], fee_bps=fee_bps, batch_size=3
         )
 
     def test_positions_grown_over_several_requests_are_paid_on_their_total(self, db, settings):
@@ -92,7 +92,7 @@ class TestPaidEqualsAllocate:
         winners = [rng.choice([rng.randint(1, 50), rng.randint(1, MAX_STAKE)]) for _ in range(300)]
         losers = [rng.randint(1, MAX_STAKE) for _ in range(40)]
         pay_and_check(
-            db, settings, winners, losers, fee_bps=rng.randint(0, 10_000), batch_size=37, chunk=64
+            db, settings, winners, losers, fee_bps=rng.randint(0, 10_000), batch_size=37
         )
 
     @settings(
@@ -111,5 +111,5 @@ class TestPaidEqualsAllocate:
     )
     def test_hypothesis_stakes(self, db, settings, winners, losers, fee_bps, batch_size):
         pay_and_check(
-            db, settings, winners, losers, fee_bps=fee_bps, batch_size=batch_size, chunk=7
+            db, settings, winners, losers, fee_bps=fee_bps, batch_size=batch_size
         )

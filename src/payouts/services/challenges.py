@@ -13,8 +13,8 @@ from payouts.clock import utcnow
 from payouts.domain.errors import Conflict, NotFound
 from payouts.domain.jobs import SideTotals, plan_job
 from payouts.domain.staking import Player, Position, StakeItem, StakePlan, plan_stakes
-from payouts.storage import queue
 from payouts.storage.tables import challenges, payout_jobs, stakes, transactions, users
+from payouts.storage.work import announce_work
 
 
 def create_challenge(conn: Connection, title: str, fee_bps: int) -> RowMapping:
@@ -208,5 +208,5 @@ def resolve(conn: Connection, challenge_id: int, result: str) -> Resolution:
         )
     except IntegrityError as exc:  # the UNIQUE challenge_id: another resolve won the race
         raise Conflict(f"challenge {challenge_id} is already resolved") from exc
-    queue.announce_work(conn)
+    announce_work(conn)
     return Resolution(challenge, job_id, plan.kind)

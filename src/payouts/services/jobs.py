@@ -9,8 +9,9 @@ from sqlalchemy import Connection, RowMapping, select, update
 
 from payouts.clock import utcnow
 from payouts.domain.errors import Conflict, NotFound
-from payouts.storage import queue
+from payouts.storage.planning import put_slices_first
 from payouts.storage.tables import payout_entries, payout_jobs
+from payouts.storage.work import announce_work
 
 ACTIVE_STATUSES = ("queued", "running")
 
@@ -58,7 +59,8 @@ def trigger(conn: Connection, job_id: uuid.UUID) -> RowMapping:
     conn.execute(
         update(payout_jobs).where(payout_jobs.c.id == job_id).values(triggered_at=utcnow())
     )
-    queue.announce_work(conn)
+    put_slices_first(conn, job_id)
+    announce_work(conn)
     return get_job(conn, job_id)
 
 
@@ -87,5 +89,5 @@ def retry(conn: Connection, job_id: uuid.UUID) -> RowMapping:
             completed_at=None,
         )
     )
-    queue.announce_work(conn)
+    announce_work(conn)
     return get_job(conn, job_id)

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-
-from sqlalchemy import Connection, RowMapping, select
+from typing import Protocol
 
 from payouts.clock import utcnow
-from payouts.services.monitoring import SETTLED_STATUSES, seconds_between
-from payouts.storage.queue import BatchOutcome, QueuedJob
-from payouts.storage.tables import payout_jobs
+from payouts.services.monitoring import seconds_between
+from payouts.storage.progress import JobBatch
 
 log = logging.getLogger("payouts.worker")
 
@@ -20,11 +18,22 @@ def _emit(message: str, **fields: object) -> None:
     log.info(message, extra={"fields": fields})
 
 
-def job_started(worker: str, job: QueuedJob) -> None:
+class StartedJob(Protocol):
+    @property
+    def job_id(self) -> uuid.UUID: ...
+    @property
+    def challenge_id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def total_winners(self) -> int: ...
+
+
+def job_started(worker: str, job: StartedJob) -> None:
     _emit(
-        f"job {job.id} queued→running: {job.kind} of {job.total_winners} winners ({worker})",
+        f"job {job.job_id} queued→running: {job.kind} of {job.total_winners} winners ({worker})",
         event="job_transition",
-        job_id=str(job.id),
+        job_id=str(job.job_id),
         challenge_id=job.challenge_id,
         kind=job.kind,
         from_status="queued",
@@ -34,57 +43,55 @@ def job_started(worker: str, job: QueuedJob) -> None:
     )
 
 
-def batch_paid(worker: str, job: QueuedJob, outcome: BatchOutcome, seconds: float) -> None:
+def batch_paid(worker: str, batch: JobBatch, seconds: float) -> None:
     _emit(
-        f"job {job.id} batch: {outcome.paid} paid, {outcome.failed} failed,"
-        f" {outcome.paid_amount} coins in {seconds:.3f}s; job {outcome.job_status} ({worker})",
+        f"job {batch.job_id} batch: {batch.paid} paid, {batch.failed} failed,"
+        f" {batch.coins} coins in {seconds:.3f}s; job {batch.status} ({worker})",
         event="batch",
-        job_id=str(job.id),
-        kind=job.kind,
-        paid=outcome.paid,
-        failed=outcome.failed,
-        coins=outcome.paid_amount,
+        job_id=str(batch.job_id),
+        kind=batch.kind,
+        paid=batch.paid,
+        failed=batch.failed,
+        coins=batch.coins,
         seconds=round(seconds, 6),
-        job_status=outcome.job_status,
+        job_status=batch.status,
         worker=worker,
     )
 
 
-def settled_job(conn: Connection, job_id: uuid.UUID) -> RowMapping | None:
-    """The job, if it is now completed or failed. Called in the transaction that may have
-    settled it, so the answer is about that transaction and no other worker's."""
-    job = conn.execute(select(payout_jobs).where(payout_jobs.c.id == job_id)).mappings().one()
-    return job if job["status"] in SETTLED_STATUSES else None
-
-
-def settled_by_batch(
-    conn: Connection, job_id: uuid.UUID, outcome: BatchOutcome
-) -> RowMapping | None:
-    return settled_job(conn, job_id) if outcome.job_status in SETTLED_STATUSES else None
-
-
-def job_settled(worker: str, job: RowMapping) -> None:
-    status = job["status"]
-    took = seconds_between(job["started_at"], job["completed_at"] or utcnow())
+def job_settled(worker: str, job: JobBatch) -> None:
+    took = seconds_between(job.started_at, job.completed_at or utcnow())
     message = (
-        f"job {job['id']} {status}: {job['processed_winners']} paid,"
-        f" {job['failed_winners']} failed of {job['total_winners']} winners"
+        f"job {job.job_id} {job.status}: {job.processed_winners} paid,"
+        f" {job.failed_winners} failed of {job.total_winners} winners"
     )
     if took is not None:
         message += f" in {took:.1f}s"
-    if job["error"]:
-        message += f"; {job['error']}"
+    if job.error:
+        message += f"; {job.error}"
     _emit(
         f"{message} ({worker})",
         event="job_transition",
-        job_id=str(job["id"]),
-        challenge_id=job["challenge_id"],
-        kind=job["kind"],
-        to_status=status,
-        processed_winners=job["processed_winners"],
-        failed_winners=job["failed_winners"],
-        total_winners=job["total_winners"],
+        job_id=str(job.job_id),
+        challenge_id=job.challenge_id,
+        kind=job.kind,
+        to_status=job.status,
+        processed_winners=job.processed_winners,
+        failed_winners=job.failed_winners,
+        total_winners=job.total_winners,
         seconds=None if took is None else round(took, 3),
-        error=job["error"],
+        error=job.error,
         worker=worker,
     )
+
+
+def transaction_committed(worker: str, batches: list[JobBatch], seconds: float) -> None:
+    """The lines of one committed transaction: per job, its start (small jobs go from
+    queued to settled in it), its batch and its end."""
+    for batch in batches:
+        if batch.started_now:
+            job_started(worker, batch)
+        if batch.paid or batch.failed:
+            batch_paid(worker, batch, seconds)
+        if batch.settled:
+            job_settled(worker, batch)

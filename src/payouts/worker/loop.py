@@ -1,23 +1,32 @@
-"""The worker loop: one step of every active job per round, so small jobs never starve."""
+"""The worker loop. Each round looks at what is waiting (one query) and does one step of
+each kind of work, so no kind waits behind another:
+1. settle a batch of small queued jobs, many jobs in one transaction;
+2. plan the next big job (its extra-coin cutoff and its slices);
+3. pay the next slice of a big job (slices of jobs planned together take turns);
+4. pay a batch of entries a retry put back to pending.
+Every step is one transaction (planning: a short one to show the job running, then the
+plan), begun and ended here; a step that fails rolls back whole and is tried again.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import RowMapping
 from sqlalchemy.exc import DBAPIError
 
 from payouts.config import Settings
 from payouts.metrics import PayoutMetrics
-from payouts.storage import queue
+from payouts.storage import entries, planning, progress, slices, small_jobs
 from payouts.storage.database import Database, is_transient
-from payouts.storage.queue import BatchOutcome, QueuedJob
-from payouts.worker import journal, poison
-from payouts.worker.poison import PoisonIsolator
+from payouts.storage.planning import UnplannedJob
+from payouts.storage.progress import JobBatch
+from payouts.storage.work import waiting_work
+from payouts.worker import journal
+from payouts.worker.poison import PendingEntriesIsolator, error_text, is_poison, narrow_slice
 from payouts.worker.wakeup import LocalWakeup
 
 log = logging.getLogger("payouts.worker")
@@ -35,11 +44,7 @@ class PayoutWorker:
     wakeup: LocalWakeup
     name: str = "worker"
     metrics: PayoutMetrics = field(default_factory=PayoutMetrics)
-    # Where this worker's last batch of each job ended: the next claim starts there instead
-    # of rescanning entries already settled. Only a hint: a miss rescans from the start.
-    _resume_after: dict[uuid.UUID, int] = field(default_factory=dict)
-    _jobs_in_last_round: int = 0
-    _progressed_last_round: bool = False
+    _jobs_active: bool = False  # at the last look: some job queued or running
 
     def run(self, stop: threading.Event) -> None:
         log.info("%s started (batch size %d)", self.name, self.settings.batch_size)
@@ -48,7 +53,7 @@ class PayoutWorker:
             try:
                 busy = self.run_round(stop)
             except Exception as exc:
-                # The failed batch rolled back: nothing of it is paid, and it is claimable
+                # The failed step rolled back: nothing of it is paid, and it is claimable
                 # again. Lost connections, restarts and deadlocks are expected; retry soon.
                 if is_transient(exc):
                     log.warning("%s: transient database error, retrying: %s", self.name, exc)
@@ -58,137 +63,210 @@ class PayoutWorker:
                     stop.wait(_ERROR_BACKOFF_SECONDS)
                 continue
             if not busy:
-                # Jobs that other workers hold right now (planning, materialising, all
-                # entries claimed) free up within moments: look again soon, not at the sweep.
+                # Work that other workers hold right now (planning, the last slices) frees
+                # up within moments: look again soon, not at the sweep.
                 self.wakeup.wait(
                     _BLOCKED_POLL_SECONDS
-                    if self._jobs_in_last_round
+                    if self._jobs_active
                     else self.settings.worker_interval_seconds
                 )
         log.info("%s stopped", self.name)
 
     def run_round(self, stop: threading.Event | None = None) -> bool:
-        """Advance every active job by one step; True if anything was done."""
+        """One step of each kind of waiting work; True if anything was done."""
         with self.db.read() as conn:
-            jobs = queue.active_jobs(conn)
-        self._jobs_in_last_round = len(jobs)
+            work = waiting_work(conn)
+        self._jobs_active = work.active_jobs
+        steps: list[Callable[[], bool]] = []
+        if work.unplanned_jobs:
+            steps += [self._settle_small_jobs, self._plan_next_job]
+        steps.append(self._pay_next_slice)  # also the slices of a job planned this round
+        if work.pending_entries:
+            steps.append(self._pay_pending_entries)
         progressed = False
-        for job in jobs:
+        for step in steps:
             if stop is not None and stop.is_set():
                 break
-            progressed = self.advance(job) or progressed
-        self._progressed_last_round = progressed
-        live = {job.id for job in jobs}
-        for job_id in list(self._resume_after):
-            if job_id not in live:
-                del self._resume_after[job_id]
+            if step is self._pay_next_slice and not (work.slices or progressed):
+                continue
+            progressed = step() or progressed
         return progressed
 
     def run_until_idle(self) -> None:
         """Work until no job is queued or running (tests and `payouts worker --once`)."""
-        while self.run_round() or self._jobs_in_last_round:
-            if not self._progressed_last_round:
-                time.sleep(_BLOCKED_POLL_SECONDS)
+        while True:
+            if self.run_round():
+                continue
+            if not self._jobs_active:
+                return
+            time.sleep(_BLOCKED_POLL_SECONDS)  # the rest is held by other workers
 
-    def advance(self, job: QueuedJob) -> bool:
-        if not job.planned:
-            return self._plan(job)
-        materialised = not job.materialised and self._materialise(job)
-        if materialised:
-            self._let_writers_in()
-        paid = self._pay(job)
-        if paid:
-            self._let_writers_in()
-        return paid or materialised
+    # --- 1. small jobs ------------------------------------------------------------------
+
+    def _settle_small_jobs(self) -> bool:
+        began = time.perf_counter()
+        try:
+            with self.db.write() as conn:
+                batches = small_jobs.settle_small_jobs(conn, self.settings.batch_size)
+        except DBAPIError as exc:
+            if not is_poison(exc):
+                raise
+            return self._plan_small_jobs_instead(exc)
+        self._committed(batches, began)
+        return bool(batches)
+
+    def _plan_small_jobs_instead(self, exc: DBAPIError) -> bool:
+        """Settling small jobs together failed on the data: plan each of them as a slice of
+        its own, where a failing winner can be isolated without holding up the others."""
+        log.warning("%s: settling small jobs failed (%s); planning them", self.name, exc.orig)
+        with self.db.write() as conn:
+            jobs = small_jobs.claim_small_jobs(conn, self.settings.batch_size)
+            started = [job for job in jobs if progress.mark_running(conn, job.job_id)]
+            for job in jobs:
+                plan = planning.read_plan(conn, job, self.settings.batch_size)
+                planning.store_plan(conn, job, plan)
+        for job in started:
+            journal.job_started(self.name, job)
+        return bool(jobs)
+
+    # --- 2. planning --------------------------------------------------------------------
+
+    def _plan_next_job(self) -> bool:
+        """Plan the first big job waiting for a plan; False if there is none free."""
+        if self.db.is_postgres:
+            return self._plan_next_job_postgres()
+        with self.db.read() as conn:
+            job = planning.next_to_plan(conn, self.settings.batch_size)
+        if job is None:
+            return False
+        self._show_running(job)
+        # SQLite has one writer: read the plan without holding the write lock (a read over
+        # every winning stake), then store it. Two workers may read the same plan; the
+        # first to store it wins, and the other's store changes nothing.
+        with self.db.read() as conn:
+            plan = planning.read_plan(conn, job, self.settings.batch_size)
+        with self.db.write() as conn:
+            stored = planning.store_plan(conn, job, plan)
+        if stored:
+            self._planned(job, plan)
+        return True
+
+    def _plan_next_job_postgres(self) -> bool:
+        with self.db.write() as conn:
+            job = planning.next_to_plan(conn, self.settings.batch_size)
+            started = job is not None and progress.mark_running(conn, job.job_id)
+        if job is None:
+            return False
+        if started:
+            journal.job_started(self.name, job)
+        # The job's row lock, held while planning, makes one worker read the stakes, once;
+        # no batch of it can be waiting on that lock, since it has no slices yet.
+        with self.db.write() as conn:
+            if not planning.lock_for_planning(conn, job.job_id):
+                return True  # planned meanwhile, or another worker is planning it
+            plan = planning.read_plan(conn, job, self.settings.batch_size)
+            planning.store_plan(conn, job, plan)
+        self._planned(job, plan)
+        return True
+
+    def _show_running(self, job: UnplannedJob) -> None:
+        # Planning a million winners takes a moment: show the job running meanwhile.
+        if job.status != "queued":
+            return
+        with self.db.write() as conn:
+            started = progress.mark_running(conn, job.job_id)
+        if started:
+            journal.job_started(self.name, job)
+
+    def _planned(self, job: UnplannedJob, plan: planning.Plan) -> None:
+        if plan.winners != job.total_winners:
+            with self.db.read() as conn:
+                failed = progress.job_batch(conn, job.job_id)
+            journal.job_settled(self.name, failed)
+        else:
+            log.info(
+                "job %s planned: %d winners in %d slices (%s)",
+                job.job_id,
+                plan.winners,
+                len(plan.slices),
+                self.name,
+            )
+
+    # --- 3. slices ----------------------------------------------------------------------
+
+    def _pay_next_slice(self) -> bool:
+        began = time.perf_counter()
+        try:
+            with self.db.write() as conn:
+                batch = slices.pay_next_slice(conn)
+        except DBAPIError as exc:
+            if not is_poison(exc):
+                raise
+            return self._pay_slice_around_poison()
+        if batch is None:
+            return False
+        self._committed([batch], began)
+        return True
+
+    def _pay_slice_around_poison(self) -> bool:
+        """Claim the first slice again and try it alone: if it fails on the data again,
+        split it (or count its one winner's attempt) in the same transaction."""
+        began = time.perf_counter()
+        with self.db.write() as conn:
+            claimed = slices.claim_slice(conn)
+            if claimed is None:
+                return False
+            batch: JobBatch | None
+            try:
+                with conn.begin_nested():
+                    batch = slices.pay_slice(conn, claimed)
+            except DBAPIError as exc:
+                if not is_poison(exc):
+                    raise
+                batch = narrow_slice(conn, claimed, error_text(exc), self.settings.max_attempts)
+        if batch is not None:
+            self._committed([batch], began)
+        return True
+
+    # --- 4. pending entries (retries) ---------------------------------------------------
+
+    def _pay_pending_entries(self) -> bool:
+        with self.db.read() as conn:
+            job = entries.job_with_pending_entries(conn)
+        if job is None:
+            return False
+        began = time.perf_counter()
+        try:
+            with self.db.write() as conn:
+                batch = entries.pay_pending_entries(conn, job, self.settings.batch_size)
+        except DBAPIError as exc:
+            if not is_poison(exc):
+                raise
+            log.warning("job %s: a batch failed (%s); isolating the entry", job.job_id, exc.orig)
+            isolated = PendingEntriesIsolator(self.db, self.settings, job)
+            self._committed(isolated.pay_around(self.settings.batch_size), began)
+            return True
+        if batch is None:
+            return False
+        self._committed([batch], began)
+        return True
+
+    # --- after each commit ----------------------------------------------------------------
+
+    def _committed(self, batches: list[JobBatch], began: float) -> None:
+        if not batches:
+            return
+        seconds = time.perf_counter() - began
+        self.metrics.batch_committed(batches, seconds)
+        journal.transaction_committed(self.name, batches, seconds)
+        self._let_writers_in()
 
     def _let_writers_in(self) -> None:
         # SQLite has one write lock and no queue for it: a worker that takes it again the
         # moment it commits keeps an admin's resolve waiting. A half-millisecond pause after
-        # each write lets a waiting writer in (a few % of a 500-entry batch's time).
+        # each write lets a waiting writer in (a few % of a 500-winner batch's time).
         if self.db.is_sqlite:
             time.sleep(_SQLITE_WRITER_GAP_SECONDS)
-
-    def _plan(self, job: QueuedJob) -> bool:
-        """Plan the job; False if another worker is planning it."""
-        # Show the job running at once: planning a million winners takes seconds.
-        with self.db.write() as conn:
-            started = queue.mark_running(conn, job.id)
-        if started:
-            journal.job_started(self.name, job)
-        if self.db.is_postgres:
-            # Lock the job so that of several workers one reads the stakes, once.
-            with self.db.write() as conn:
-                if queue.lock_for_planning(conn, job.id) is None:
-                    return False
-                queue.store_plan(conn, job.id, queue.compute_cutoff(conn, job))
-        else:
-            # SQLite has one writer at a time: read without holding it (a long read
-            # over every winning stake), then store. A duplicate plan is identical.
-            with self.db.read() as conn:
-                cutoff = queue.compute_cutoff(conn, job)
-            with self.db.write() as conn:
-                queue.store_plan(conn, job.id, cutoff)
-        return True
-
-    @property
-    def _materialise_chunk(self) -> int:
-        return materialise_chunk_size(self.db, self.settings)
-
-    def _materialise(self, job: QueuedJob) -> bool:
-        with self.db.write() as conn:
-            locked = queue.lock_for_materialising(conn, job.id)
-            if locked is None:
-                return False
-            inserted = queue.materialise_chunk(conn, locked, self._materialise_chunk)
-            settled = None if inserted else journal.settled_job(conn, job.id)  # the last call
-        if settled is not None:
-            journal.job_settled(self.name, settled)
-        return True
-
-    def _pay(self, job: QueuedJob) -> bool:
-        after = self._resume_after.get(job.id, 0)
-        outcome = self._pay_batch(job, after)
-        if outcome.claimed == 0 and after and job.materialised:
-            # Entries below the hint can be pending again (a crashed worker's batch, a
-            # retry). Rescan once the job's entries all exist; before that, the empty
-            # claim only means paying has caught up with materialising.
-            outcome = self._pay_batch(job, 0)
-        if outcome.claimed == 0:
-            return False
-        self._resume_after[job.id] = outcome.last_entry_id
-        return True
-
-    def _pay_batch(self, job: QueuedJob, after: int) -> BatchOutcome:
-        began = time.perf_counter()
-        try:
-            with self.db.write() as conn:
-                outcome = queue.pay_batch(conn, job, self.settings.batch_size, after)
-                settled = journal.settled_by_batch(conn, job.id, outcome)
-        except DBAPIError as exc:
-            if not poison.is_poison(exc):
-                raise
-            outcome, settled = self._pay_around_poison(job, after, exc)
-        if outcome.claimed:
-            seconds = time.perf_counter() - began
-            self.metrics.batch_committed(job, outcome, seconds)
-            journal.batch_paid(self.name, job, outcome, seconds)
-        if settled is not None:
-            journal.job_settled(self.name, settled)
-        return outcome
-
-    def _pay_around_poison(
-        self, job: QueuedJob, after: int, exc: DBAPIError
-    ) -> tuple[BatchOutcome, RowMapping | None]:
-        log.warning("job %s: a batch failed (%s); isolating the entry", job.id, exc.orig)
-        isolator = PoisonIsolator(self.db, self.settings, job)
-        outcome = isolator.pay_around(after, self.settings.batch_size)
-        with self.db.read() as conn:
-            return outcome, journal.settled_job(conn, job.id)
-
-
-def materialise_chunk_size(db: Database, settings: Settings) -> int:
-    """Winners per materialising transaction: the setting, or the backend's default."""
-    return settings.materialise_chunk or (5_000 if db.is_sqlite else 20_000)
 
 
 class WorkerThread:

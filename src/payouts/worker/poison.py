@@ -1,7 +1,12 @@
-"""A batch that fails on the data (a constraint, a trigger, a value out of range) would fail
-the same way forever. Pay its entries in halves instead, down to single entries, so the rest
-get paid and the bad one is found; each failure of that entry counts one attempt, and at
-Settings.max_attempts it is failed with the error instead of being retried without end.
+"""A payment that fails on the data (a constraint, a trigger, a value out of range) would fail
+the same way forever. The worker pays around it instead: it narrows the failing batch down
+to the one winner that fails, pays the others, and counts that winner's failed attempts; at
+Settings.max_attempts the winner's entry is failed with the error, instead of being retried
+without end. An operator fixes the cause and retries the job.
+
+- A slice is split in halves (persisted: the halves are slices of their own, in its place
+  in line), down to one winner.
+- Pending entries (after a retry) are paid in halves, down to one entry.
 
 Connection, lock and deadlock errors (OperationalError, storage.database.is_transient) are
 not the data's fault: they are raised to the worker loop, which backs off and tries again,
@@ -12,12 +17,16 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from payouts.config import Settings
-from payouts.storage import queue
+from payouts.domain.payout_math import ExtraCoinCutoff, payout_amount
+from payouts.storage import entries, slices
 from payouts.storage.database import Database, is_transient
-from payouts.storage.queue import BatchOutcome, QueuedJob
+from payouts.storage.entries import RetriedJob
+from payouts.storage.progress import JobBatch
+from payouts.storage.slices import ClaimedSlice
 
 log = logging.getLogger("payouts.worker")
 
@@ -38,22 +47,62 @@ def error_text(exc: DBAPIError) -> str:
     return lines[0][:_MAX_ERROR]
 
 
-class PoisonIsolator:
-    def __init__(self, db: Database, settings: Settings, job: QueuedJob) -> None:
+def narrow_slice(
+    conn: Connection, claimed: ClaimedSlice, error: str, max_attempts: int
+) -> JobBatch | None:
+    """The claimed slice failed with `error`: split it, or count its one winner's attempt
+    (failing that winner at `max_attempts`: then the job after it)."""
+    stakes = slices.winning_stakes(conn, claimed)
+    if len(stakes) > 1:
+        middle_user_id = stakes[len(stakes) // 2 - 1][0]
+        slices.split_slice(conn, claimed, middle_user_id)
+        log.warning(
+            "job %s: users %d-%d failed to pay (%s); splitting after user %d",
+            claimed.job_id,
+            claimed.first_user_id,
+            claimed.last_user_id,
+            error,
+            middle_user_id,
+        )
+        return None
+    attempts = slices.count_failed_attempt(conn, claimed, error)
+    if not stakes:
+        return None  # nobody left in the range: nothing to pay
+    if attempts < max_attempts:
+        log.warning("job %s: paying user %d failed (%s)", claimed.job_id, stakes[0][0], error)
+        return None
+    user_id, stake = stakes[0]
+    cutoff = (
+        None
+        if claimed.cutoff_remainder is None or claimed.cutoff_user_id is None
+        else ExtraCoinCutoff(claimed.cutoff_remainder, claimed.cutoff_user_id)
+    )
+    amount = payout_amount(claimed.winner_pool, stake, claimed.winning_total, user_id, cutoff)
+    log.warning(
+        "job %s: paying user %d failed (%s); failed after %d attempts",
+        claimed.job_id,
+        user_id,
+        error,
+        attempts,
+    )
+    return slices.fail_winner(conn, claimed, user_id, amount, attempts, error)
+
+
+class PendingEntriesIsolator:
+    """Settles a batch of pending entries in halves, down to the entry that fails."""
+
+    def __init__(self, db: Database, settings: Settings, job: RetriedJob) -> None:
         self.db = db
         self.settings = settings
         self.job = job
-        self.paid = 0
-        self.failed = 0
-        self.paid_amount = 0
+        self.batches: list[JobBatch] = []
 
-    def pay_around(self, after: int, size: int) -> BatchOutcome:
-        """Settle the `size` pending entries after `after`, isolating the ones that fail."""
+    def pay_around(self, size: int) -> list[JobBatch]:
+        """Settle the job's first `size` pending entries, isolating the ones that fail."""
         with self.db.read() as conn:
-            ids = queue.pending_entry_ids(conn, self.job.id, after, size)
+            ids = entries.pending_entry_ids(conn, self.job.job_id, 0, size)
         self._settle(ids)
-        last = ids[-1] if ids else after
-        return BatchOutcome(len(ids), self.paid, self.failed, self.paid_amount, last, None)
+        return self.batches
 
     def _settle(self, ids: list[int]) -> None:
         if not ids:
@@ -63,7 +112,7 @@ class PoisonIsolator:
             return
         try:
             with self.db.write() as conn:
-                self._add(queue.pay_batch(conn, self.job, len(ids), ids[0] - 1))
+                self._add(entries.pay_pending_entries(conn, self.job, len(ids), ids[0] - 1))
         except DBAPIError as exc:
             if not is_poison(exc):
                 raise
@@ -74,27 +123,26 @@ class PoisonIsolator:
     def _settle_one(self, entry_id: int) -> None:
         try:
             with self.db.write() as conn:
-                if queue.lock_pending_entry(conn, self.job.id, entry_id):
-                    self._add(queue.pay_batch(conn, self.job, 1, entry_id - 1))
+                if entries.lock_pending_entry(conn, self.job.job_id, entry_id):
+                    self._add(entries.pay_pending_entries(conn, self.job, 1, entry_id - 1))
             return
         except DBAPIError as exc:
             if not is_poison(exc):
                 raise
             error = error_text(exc)
         with self.db.write() as conn:
-            failed = queue.record_failed_attempt(
-                conn, self.job, entry_id, error, self.settings.max_attempts
+            failed = entries.record_failed_attempt(
+                conn, self.job.job_id, entry_id, error, self.settings.max_attempts
             )
-        self.failed += failed
+        self._add(failed)
         log.warning(
             "job %s entry %d: payment failed (%s)%s",
-            self.job.id,
+            self.job.job_id,
             entry_id,
             error,
             f"; failed after {self.settings.max_attempts} attempts" if failed else "",
         )
 
-    def _add(self, outcome: BatchOutcome) -> None:
-        self.paid += outcome.paid
-        self.failed += outcome.failed
-        self.paid_amount += outcome.paid_amount
+    def _add(self, batch: JobBatch | None) -> None:
+        if batch is not None:
+            self.batches.append(batch)

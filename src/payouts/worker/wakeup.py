@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Protocol
 
 from payouts.storage.database import Database
-from payouts.storage.queue import WORK_CHANNEL
+from payouts.storage.work import WORK_CHANNEL
 
 if TYPE_CHECKING:
     import psycopg
