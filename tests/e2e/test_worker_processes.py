@@ -16,6 +16,7 @@ from payouts.storage.database import Database
 from payouts.storage.tables import payout_jobs
 from tests.support.books import assert_books_balance
 from tests.support.processes import payouts_env, start_payouts, wait_for
+from tests.support.scenario import make_users, match_day
 
 
 def _job_status(db: Database, challenge_id: int) -> str | None:
@@ -110,4 +111,57 @@ class TestChaos:
         paid_per_job = {"challenger_won": 1.0, "draw": 1.1, "challenged_won": 0.1}
         expected = sum(round(s * paid_per_job[r]) for s, r in zip(sizes, results, strict=True))
         assert sum(total for total, _, _ in rows) == expected
+        print(json.dumps({"kills": kills}))
+
+    def test_workers_killed_while_claiming_many_small_jobs_pay_everyone_exactly_once(
+        self, db: Database, database_url: str, tmp_path: Path
+    ) -> None:
+        # A match day: 2,000 small challenges among 300 players, resolved at once. Batches
+        # of 20 winners: each transaction claims and settles up to 10 jobs together.
+        players = make_users(db, [10**9] * 300, "fan")
+        made = match_day(db, players, random.Random(7), 2_000)
+        with db.write() as conn:
+            for cid in made:
+                challenges.resolve(conn, cid, "challenger_won")
+        env = payouts_env(database_url, batch_size=20, worker_interval_seconds=0.5)
+        log = tmp_path / "workers.log"
+        rng = random.Random(2025)
+        workers = [start_payouts(["worker"], env, log) for _ in range(4)]
+        kills = 0
+        deadline = time.monotonic() + 300
+
+        def unsettled() -> int:
+            with db.read() as conn:
+                return int(
+                    conn.execute(
+                        select(func.count()).where(payout_jobs.c.status != "completed")
+                    ).scalar_one()
+                )
+
+        try:
+            while unsettled():
+                assert time.monotonic() < deadline, "jobs did not finish under chaos"
+                time.sleep(rng.uniform(0.1, 0.5))
+                victim = rng.randrange(len(workers))
+                workers[victim].send_signal(signal.SIGKILL)
+                workers[victim].wait()
+                kills += 1
+                workers[victim] = start_payouts(["worker"], env, log)
+        finally:
+            for worker in workers:
+                worker.kill()
+                worker.wait()
+        assert kills >= 3, "the jobs finished before the chaos began; make them bigger"
+        with db.read() as conn:
+            assert_books_balance(conn)
+            rows = conn.execute(
+                text(
+                    "SELECT j.total_winners, j.processed_winners,"
+                    " (SELECT count(*) FROM transactions t JOIN payout_entries e"
+                    "  ON e.id = t.payout_entry_id WHERE e.job_id = j.id) AS ledger_rows"
+                    " FROM payout_jobs j"
+                )
+            ).all()
+        assert len(rows) == 2_000
+        assert all(total == processed == ledger for total, processed, ledger in rows)
         print(json.dumps({"kills": kills}))

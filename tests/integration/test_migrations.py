@@ -9,12 +9,19 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect, text
 
+from payouts.clock import utcnow
+from payouts.domain.payout_math import allocate, extra_coin_cutoff, payout_amount, split_pool
+from payouts.services import challenges
+from payouts.services.demo import create_demo
 from payouts.storage import migrate
 from payouts.storage.database import Database
-from payouts.storage.tables import metadata
+from payouts.storage.tables import metadata, payout_entries, transactions
 from tests.conftest import pg_execute, pg_url
+from tests.support.books import assert_books_balance
+from tests.support.reads import ledger_credits
+from tests.support.scenario import worker
 
 
 @pytest.fixture
@@ -60,3 +67,115 @@ class TestMigrations:
         finally:
             db.dispose()
         assert len(heads) == 1
+
+
+class TestPayFromStakesMigration:
+    """0003: a job the old engine left half-materialised and half-paid is finished by the
+    new one: its pending entries through the pending-entry path, the winners it had not
+    materialised through slices, everyone exactly once."""
+
+    def test_a_job_in_flight_during_the_upgrade_is_paid_exactly_once(
+        self, empty_database, settings
+    ):
+        db = Database(empty_database)
+        try:
+            migrate.upgrade(db, "0002")
+            with db.write() as conn:
+                demo = create_demo(conn, 120, 10, 500, seed=9)
+                job_id = challenges.resolve(conn, demo.challenge_id, "challenger_won").job_id
+                stakes = dict(
+                    conn.execute(
+                        text(
+                            "SELECT user_id, amount FROM stakes"
+                            " WHERE challenge_id = :c AND side = 'challenger'"
+                        ),
+                        {"c": demo.challenge_id},
+                    ).all()
+                )
+                _old_engine_halfway(conn, job_id, demo.challenge_id, stakes)
+            migrate.upgrade(db)
+            with db.read() as conn:
+                left = conn.execute(text("SELECT count(*) FROM payout_slices")).scalar_one()
+            assert left == 1  # the 80 winners it had not materialised, in one slice of 500
+
+            worker(
+                db, settings.model_copy(update={"database_url": empty_database})
+            ).run_until_idle()
+            with db.read() as conn:
+                job = conn.execute(text("SELECT status, processed_winners FROM payout_jobs")).one()
+                split = split_pool(
+                    sum(stakes.values())
+                    + int(
+                        conn.execute(
+                            text(
+                                "SELECT sum(amount) FROM stakes"
+                                " WHERE challenge_id = :c AND side = 'challenged'"
+                            ),
+                            {"c": demo.challenge_id},
+                        ).scalar_one()
+                    ),
+                    500,
+                )
+                assert ledger_credits(conn, demo.challenge_id, "challenge_payout") == allocate(
+                    split.winner_pool, stakes
+                )
+                assert_books_balance(conn)
+            assert tuple(job) == ("completed", 120)
+        finally:
+            db.dispose()
+
+
+def _old_engine_halfway(conn, job_id, challenge_id, stakes):
+    """What the old engine wrote for a job it planned, materialised for its first 40 winners
+    (by user id) and paid 20 of: the pending entries, the paid ones with ledger rows."""
+    job = conn.execute(
+        text("SELECT winner_pool, winning_total FROM payout_jobs WHERE id = :j"),
+        {"j": job_id.hex},
+    ).one()
+    cutoff = extra_coin_cutoff(job.winner_pool, stakes)
+    firsts = sorted(stakes)[:40]
+    conn.execute(
+        text(
+            "UPDATE payout_jobs SET planned = true, cutoff_remainder = :r, cutoff_user_id = :u,"
+            " materialised_through = :m, processed_winners = 20, status = 'running'"
+            " WHERE id = :j"
+        ),
+        {
+            "r": cutoff.remainder if cutoff else None,
+            "u": cutoff.user_id if cutoff else None,
+            "m": firsts[-1],
+            "j": job_id.hex if conn.dialect.name == "sqlite" else job_id,
+        },
+    )
+    now = utcnow()
+    for n, user_id in enumerate(firsts):
+        amount = payout_amount(job.winner_pool, stakes[user_id], job.winning_total, user_id, cutoff)
+        paid = n < 20
+        entry_id = conn.execute(
+            insert(payout_entries)
+            .values(
+                job_id=job_id,
+                user_id=user_id,
+                amount=amount,
+                status="completed" if paid else "pending",
+                attempts=1 if paid else 0,
+                created_at=now,
+                processed_at=now if paid else None,
+            )
+            .returning(payout_entries.c.id)
+        ).scalar_one()
+        if paid:
+            conn.execute(
+                insert(transactions).values(
+                    user_id=user_id,
+                    type="challenge_payout",
+                    amount=amount,
+                    challenge_id=challenge_id,
+                    payout_entry_id=entry_id,
+                    created_at=now,
+                )
+            )
+            conn.execute(
+                text("UPDATE users SET balance = balance + :a WHERE id = :u"),
+                {"a": amount, "u": user_id},
+            )

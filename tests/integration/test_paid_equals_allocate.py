@@ -46,21 +46,28 @@ def pay_and_check(db, app_settings, winners, losers, *, fee_bps, batch_size):
 
 
 class TestPaidEqualsAllocate:
-    def test_equal_stakes_tie_and_the_lower_user_ids_get_the_extra_coins(self, db, settings):
+    # A batch smaller than the winners pays them slice by slice, with the cutoff planned
+    # first; a batch that holds them all settles the job whole, ranking in one statement.
+    @pytest.mark.parametrize("batch_size", [3, 500], ids=["slices", "whole-job"])
+    def test_equal_stakes_tie_and_the_lower_user_ids_get_the_extra_coins(
+        self, db, settings, batch_size
+    ):
         # pool 7 * 3 + 2 = 23, fee 1, winner pool 22 over 7 equal stakes: 1 coin left over
-        pay_and_check(db, settings, [3] * 7, [2], fee_bps=500, batch_size=3)
+        pay_and_check(db, settings, [3] * 7, [2], fee_bps=500, batch_size=batch_size)
 
-    def test_products_beyond_64_bits_are_exact(self, db, settings):
+    @pytest.mark.parametrize("batch_size", [2, 500], ids=["slices", "whole-job"])
+    def test_products_beyond_64_bits_are_exact(self, db, settings, batch_size):
         winners = [MAX_STAKE, MAX_STAKE - 1, 3, 999_999_999_989, 7, MAX_STAKE // 3]
         losers = [MAX_STAKE] * 4 + [123_456_789_011]
-        largest = pay_and_check(db, settings, winners, losers, fee_bps=333, batch_size=2)
+        largest = pay_and_check(db, settings, winners, losers, fee_bps=333, batch_size=batch_size)
         assert largest > 2**63  # SQLite would have turned this product into a float
 
+    @pytest.mark.parametrize("batch_size", [3, 500], ids=["slices", "whole-job"])
     @pytest.mark.parametrize("fee_bps", [0, 9_999, 10_000])
-    def test_fee_extremes(self, db, settings, fee_bps):
+    def test_fee_extremes(self, db, settings, fee_bps, batch_size):
         # 10,000 bps: the fee is the whole pool and every winner gets 0 coins
         pay_and_check(
-            db, settings, [5, 7, 11, 13], [17, 19], fee_bps=fee_bps, batch_size=3
+            db, settings, [5, 7, 11, 13], [17, 19], fee_bps=fee_bps, batch_size=batch_size
         )
 
     def test_positions_grown_over_several_requests_are_paid_on_their_total(self, db, settings):
@@ -91,9 +98,7 @@ class TestPaidEqualsAllocate:
         rng = random.Random(seed)
         winners = [rng.choice([rng.randint(1, 50), rng.randint(1, MAX_STAKE)]) for _ in range(300)]
         losers = [rng.randint(1, MAX_STAKE) for _ in range(40)]
-        pay_and_check(
-            db, settings, winners, losers, fee_bps=rng.randint(0, 10_000), batch_size=37
-        )
+        pay_and_check(db, settings, winners, losers, fee_bps=rng.randint(0, 10_000), batch_size=37)
 
     @settings(
         max_examples=6,
@@ -110,6 +115,4 @@ class TestPaidEqualsAllocate:
         batch_size=st.integers(1, 10),
     )
     def test_hypothesis_stakes(self, db, settings, winners, losers, fee_bps, batch_size):
-        pay_and_check(
-            db, settings, winners, losers, fee_bps=fee_bps, batch_size=batch_size
-        )
+        pay_and_check(db, settings, winners, losers, fee_bps=fee_bps, batch_size=batch_size)

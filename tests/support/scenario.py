@@ -53,3 +53,25 @@ def random_stakes(count: int, seed: int = 7) -> list[int]:
 
 def worker(db: Database, settings: Settings, **overrides: object) -> PayoutWorker:
     return PayoutWorker(db, settings.model_copy(update=overrides), LocalWakeup())
+
+
+def match_day(
+    db: Database, players: list[int], rng: random.Random, count: int
+) -> dict[int, dict[str, dict[int, int]]]:
+    """`count` open challenges among `players` (most one-on-one, some up to 50 winners):
+    challenge id -> side -> {user id: stake}."""
+    made: dict[int, dict[str, dict[int, int]]] = {}
+    with db.write() as conn:
+        for n in range(count):
+            winners = 1 if rng.random() < 0.6 else rng.randint(2, 30)
+            losers = rng.randint(0 if winners > 1 else 1, 3)
+            seated = rng.sample(players, winners + losers)
+            sides = {
+                "challenger": {u: rng.randint(1, 10**6) for u in seated[:winners]},
+                "challenged": {u: rng.randint(1, 10**6) for u in seated[winners:]},
+            }
+            cid = challenges.create_challenge(conn, f"match {n}", 500)["id"]
+            items = [StakeItem(u, side, a) for side, s in sides.items() for u, a in s.items()]
+            challenges.place_stakes(conn, cid, items)
+            made[cid] = sides
+    return made

@@ -221,7 +221,7 @@ def store_plan(conn: Connection, job: UnplannedJob, plan: Plan) -> bool:
 
 _PUT_FIRST = sql("""
 UPDATE payout_slices
-SET seq = seq - (SELECT min(seq) FROM payout_slices WHERE job_id = :job_id)
+SET seq = seq - (SELECT max(seq) FROM payout_slices WHERE job_id = :job_id)
               + (SELECT min(seq) FROM payout_slices) - 1
 WHERE job_id = :job_id
 """)

@@ -69,9 +69,10 @@ def upgrade() -> None:
                 sqlite_where=sa.text(f"status = '{status}'"),
                 postgresql_where=sa.text(f"status = '{status}'"),
             )
-    with op.batch_alter_table("payout_jobs", schema=None) as batch_op:
-        batch_op.drop_column("materialised")
-        batch_op.drop_column("materialised_through")
+    # SQLite: drop the columns in place (3.35+). A batch rebuild would drop and recreate
+    # payout_jobs, which the new slices' foreign key refuses while they reference it.
+    for column in ("materialised", "materialised_through"):
+        op.execute(f"ALTER TABLE payout_jobs DROP COLUMN {column}")
 
     if op.get_bind().dialect.name == "postgresql":
         # Crediting a whole batch of balances in place needs room on every page; entries are
