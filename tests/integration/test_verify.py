@@ -87,3 +87,21 @@ def test_references_without_foreign_keys_are_checked(db, settings):
         f"dangling-reference: ledger row {row_id} points at challenge 999999,"
         " which does not exist" in found
     ), found
+
+
+def test_a_slice_left_over_a_paid_range_is_named(db, settings):
+    cid, (first, _, third) = _paid_challenge(db, settings)
+    with db.write() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO payout_slices (job_id, seq, first_user_id, last_user_id, attempts)"
+                " SELECT id, 0, :first, :third, 0 FROM payout_jobs WHERE challenge_id = :c"
+            ),
+            {"first": first, "third": third, "c": cid},
+        )
+    with db.read() as conn:
+        found = [str(v) for v in find_violations(conn)]
+    assert any(
+        v.startswith("slice: ") and f"users {first}-{third}" in v and "3 of its winners" in v
+        for v in found
+    ), found

@@ -6,6 +6,8 @@
 - every resolved challenge whose job completed: stakes = payouts + fee (or = refunds), and
   the fee booked is the job's fee;
 - every job's counters equal the counts of its completed and failed entries;
+- every slice still to pay belongs to an unfinished job and covers winners with no entry
+  yet (paying it cannot pay anyone twice);
 - every reference the hot-path tables hold without a foreign key (ledger -> user, challenge,
   entry; entry -> job) points at a row that exists.
 """
@@ -136,6 +138,23 @@ _CHECKS = (
             f"job {r.id} ({r.status}) counts {r.processed_winners} paid and"
             f" {r.failed_winners} failed of {r.total_winners}; its entries say {r.completed}"
             f" completed and {r.failed} failed"
+        ),
+    ),
+)
+
+
+_CHECKS += (
+    _Check(
+        "slice",
+        "SELECT * FROM (SELECT s.id, s.job_id, s.first_user_id, s.last_user_id, j.status,"
+        " (SELECT count(*) FROM payout_entries e WHERE e.job_id = s.job_id"
+        "   AND e.user_id BETWEEN s.first_user_id AND s.last_user_id) AS entries"
+        " FROM payout_slices s JOIN payout_jobs j ON j.id = s.job_id) slices"
+        " WHERE entries > 0 OR status IN ('completed', 'failed') ORDER BY id",
+        lambda r: (
+            f"slice {r.id} (job {r.job_id}, users {r.first_user_id}-{r.last_user_id}) is"
+            f" still to pay, but its job is {r.status} and {r.entries} of its winners"
+            " have entries"
         ),
     ),
 )
