@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import insert, inspect, text
@@ -22,6 +25,7 @@ from tests.conftest import pg_execute, pg_url
 from tests.support.books import assert_books_balance
 from tests.support.reads import ledger_credits
 from tests.support.scenario import worker
+from tests.support.schema import catalog, differences
 
 
 @pytest.fixture
@@ -35,6 +39,72 @@ def empty_database(backend: str, request: pytest.FixtureRequest, tmp_path: Path)
     pg_execute(f"CREATE DATABASE {name}")
     yield pg_url(name)
     pg_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def modelled_database(empty_database: str, backend: str, tmp_path: Path) -> Iterator[str]:
+    """A second empty database, built from the models with create_all."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'modelled.db'}"
+    else:
+        name = f"payouts_test_models_{uuid.uuid4().hex[:8]}"
+        pg_execute(f"CREATE DATABASE {name}")
+        url = pg_url(name)
+    db = Database(url)
+    try:
+        with db.write() as conn:
+            metadata.create_all(conn)
+        yield url
+    finally:
+        db.dispose()
+        if backend == "postgres":
+            pg_execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+
+
+def _catalog_of(url: str) -> dict[str, set[tuple[str, ...]]]:
+    db = Database(url)
+    try:
+        with db.read() as conn:
+            return catalog(conn)
+    finally:
+        db.dispose()
+
+
+def _upgrade_with(url: str, script_location: Path) -> None:
+    db = Database(url)
+    try:
+        with db.write() as conn:
+            config = migrate.alembic_config(conn)
+            config.set_main_option("script_location", str(script_location))
+            command.upgrade(config, "head")
+    finally:
+        db.dispose()
+
+
+MIGRATIONS = Path(migrate.__file__).parent / "migrations"
+
+# Edits to a copy of the migrations that Alembic's own comparison does not notice:
+# (file, regular expression, replacement, a name the comparison must then report).
+BROKEN_COPIES = {
+    "a CHECK dropped": (
+        "0001_initial_schema.py",
+        r"sa\.CheckConstraint\(\s*\"platform_fee_bps BETWEEN 0 AND 10000\"[^)]*\)\s*\),",
+        "",
+        "ck_challenges_fee_bps",
+    ),
+    "a partial index predicate changed": (
+        "0003_pay_from_stakes.py",
+        r"status = '\{status\}'",
+        "status <> 'completed'",
+        "ix_payout_entries_pending",
+    ),
+    "a trigger left out": (
+        "0002_audit_log_and_idempotency_keys.py",
+        r"for statement in statements:",
+        "for statement in statements[:-1]:",
+        "audit_log_",
+    ),
+}
 
 
 class TestMigrations:
@@ -54,6 +124,48 @@ class TestMigrations:
             db.dispose()
         assert diffs == []
         assert tables == set(metadata.tables) | {"alembic_version"}
+
+    def test_constraints_indexes_storage_and_triggers_match_the_models(
+        self, empty_database, modelled_database
+    ):
+        db = Database(empty_database)
+        try:
+            migrate.upgrade(db)
+        finally:
+            db.dispose()
+        assert differences(_catalog_of(empty_database), _catalog_of(modelled_database)) == []
+
+    @pytest.mark.parametrize("broken", BROKEN_COPIES, ids=list(BROKEN_COPIES))
+    def test_a_broken_copy_of_the_migrations_is_caught(
+        self, empty_database, modelled_database, tmp_path, broken
+    ):
+        filename, pattern, replacement, named = BROKEN_COPIES[broken]
+        copy = tmp_path / "migrations"
+        shutil.copytree(MIGRATIONS, copy, ignore=shutil.ignore_patterns("__pycache__"))
+        version = copy / "versions" / filename
+        edited, edits = re.subn(pattern, replacement, version.read_text())
+        assert edits, f"the edit for {broken!r} no longer applies to {filename}"
+        version.write_text(edited)
+
+        _upgrade_with(empty_database, copy)
+        found = differences(_catalog_of(empty_database), _catalog_of(modelled_database))
+        assert any(named in line for line in found), found
+
+    @pytest.mark.parametrize("backend", ["postgres"])  # fillfactor is PostgreSQL's
+    def test_a_storage_parameter_left_out_is_caught(
+        self, backend, empty_database, modelled_database, tmp_path
+    ):
+        copy = tmp_path / "migrations"
+        shutil.copytree(MIGRATIONS, copy, ignore=shutil.ignore_patterns("__pycache__"))
+        version = copy / "versions" / "0003_pay_from_stakes.py"
+        version.write_text(
+            version.read_text().replace(
+                'op.execute("ALTER TABLE users SET (fillfactor = 45)")', "pass"
+            )
+        )
+        _upgrade_with(empty_database, copy)
+        found = differences(_catalog_of(empty_database), _catalog_of(modelled_database))
+        assert any("fillfactor=45" in line and "users" in line for line in found), found
 
     def test_upgrade_twice_is_a_no_op(self, empty_database):
         db = Database(empty_database)

@@ -6,6 +6,7 @@ The migrations in `migrations/versions` create exactly this; a test compares the
 from __future__ import annotations
 
 from sqlalchemy import (
+    DDL,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    event,
     text,
 )
 
@@ -249,8 +251,8 @@ api_tokens = Table(
     CheckConstraint(_one_of("role", TOKEN_ROLES), name="role"),
 )
 
-# Append-only: migration 0002 adds triggers (PostgreSQL and SQLite) that refuse UPDATE and
-# DELETE on this table, and no code path updates or deletes a row.
+# Append-only: triggers (below) refuse UPDATE and DELETE on this table (and TRUNCATE on
+# PostgreSQL), and no code path updates or deletes a row.
 audit_log = Table(
     "audit_log",
     metadata,
@@ -263,6 +265,34 @@ audit_log = Table(
     Column("status_code", Integer, nullable=False),  # the HTTP status answered
     Column("outcome", Text, nullable=False),  # "ok", "replayed", or the error message
 )
+
+# The model's triggers: created with the tables (create_all), and by migration 0002, which
+# the migration test compares with these.
+_AUDIT_LOG_APPEND_ONLY = {
+    "postgresql": [
+        """
+        CREATE FUNCTION audit_log_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'audit_log is append-only: %% refused', TG_OP;
+        END
+        $$
+        """,
+        "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log"
+        " FOR EACH ROW EXECUTE FUNCTION audit_log_is_append_only()",
+        "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log"
+        " FOR EACH STATEMENT EXECUTE FUNCTION audit_log_is_append_only()",
+    ],
+    "sqlite": [
+        "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log"
+        " BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: UPDATE refused'); END",
+        "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log"
+        " BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: DELETE refused'); END",
+    ],
+}
+# DDL() formats with %: the function's own % is written %%.
+for _dialect, _statements in _AUDIT_LOG_APPEND_ONLY.items():
+    for _statement in _statements:
+        event.listen(audit_log, "after_create", DDL(_statement).execute_if(dialect=_dialect))
 
 # Replays of POST .../result and .../stakes: the first response, stored in the transaction
 # of the write it answers, so a crash can never keep one without the other.
