@@ -26,9 +26,9 @@ def _settings(**overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def _open(settings: Settings) -> Database:
+def _open(settings: Settings, *, pre_ping: bool = True) -> Database:
     logs.configure(settings.log_format, settings.log_level)
-    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    db = Database(settings.database_url, pool_size=settings.db_pool_size, pre_ping=pre_ping)
     migrations.upgrade(db)
     return db
 
@@ -86,7 +86,9 @@ def worker(
     # Each worker loop holds one pooled connection during a batch (its wake-up listener has
     # its own), so the pool must be at least as large as the number of loops.
     settings = settings.model_copy(update={"db_pool_size": max(settings.db_pool_size, concurrency)})
-    db = _open(settings)
+    # No ping before each use of a pooled connection: a worker retries a step that fails on
+    # a dead connection anyway, and a ping is a round trip before every batch.
+    db = _open(settings, pre_ping=False)
     metrics = serve_worker_metrics(db, metrics_port)
     if once:
         PayoutWorker(db, settings, wakeup_for(db), metrics=metrics).run_until_idle()

@@ -38,7 +38,7 @@ class _Check:
     describe: Callable[..., str]
 
 
-_CHECKS = (
+_CHECKS: tuple[_Check, ...] = (
     _Check(
         "dangling-reference",
         "SELECT * FROM ("

@@ -33,6 +33,7 @@ class Database:
         url: str,
         *,
         pool_size: int = 10,
+        pre_ping: bool = True,
         busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
         busy_retries: int = SQLITE_BUSY_RETRIES,
     ) -> None:
@@ -48,7 +49,7 @@ class Database:
                 url,
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                pool_pre_ping=True,
+                pool_pre_ping=pre_ping,
                 # The hot statements are CTEs whose row estimates can be far off; a JIT
                 # compile triggered by such an estimate once took 900 ms for 500 winners.
                 connect_args={"options": "-c jit=off"},

@@ -34,17 +34,26 @@ INT64_MAX = 2**63 - 1
 
 
 def pay_next_slice(conn: Connection) -> JobBatch | None:
-    """Pay the first slice in line, in the caller's transaction; None when none is free."""
+    """Claim and pay the first free slice in line, in the caller's transaction; None when
+    none is free. PostgreSQL: one statement claims and pays."""
+    if conn.dialect.name == "postgresql":
+        return _pay_slice_postgres(conn, None)
     claimed = claim_slice(conn)
-    return None if claimed is None else pay_slice(conn, claimed)
+    return None if claimed is None else _pay_slice_sqlite(conn, claimed)
 
 
 def pay_slice(conn: Connection, claimed: ClaimedSlice) -> JobBatch:
-    """Pay a slice this transaction has claimed."""
+    """Pay a slice this transaction has already claimed (to retry it alone)."""
     if conn.dialect.name == "postgresql":
-        row = conn.execute(_PAY_SLICE_POSTGRES, {"slice_id": claimed.id}).one()
-        return explain_failures(conn, [JobBatch.from_row(row)])[0]
+        batch = _pay_slice_postgres(conn, claimed.id)
+        assert batch is not None, "a claimed slice is this transaction's to pay"
+        return batch
     return _pay_slice_sqlite(conn, claimed)
+
+
+def _pay_slice_postgres(conn: Connection, slice_id: int | None) -> JobBatch | None:
+    row = conn.execute(_PAY_SLICE_POSTGRES, {"slice_id": slice_id}).first()
+    return None if row is None else explain_failures(conn, [JobBatch.from_row(row)])[0]
 
 
 # --- Claiming a slice --------------------------------------------------------------------
@@ -100,16 +109,20 @@ def claim_slice(conn: Connection) -> ClaimedSlice | None:
 
 # --- PostgreSQL: one statement ------------------------------------------------------------
 #
-# Safe under concurrency: the slice row is locked by the claim, so no other worker pays it;
-# slices of one job are disjoint user ranges, and `locked`
-# takes the users' row locks in id order before any balance changes, so batches of
-# different jobs that share users wait for each other instead of deadlocking. The UPDATE
+# Safe under concurrency: the slice is claimed FOR UPDATE SKIP LOCKED (or was claimed by
+# this transaction already: :slice_id), so no other worker pays it and none waits for it;
+# slices of one job are disjoint user ranges, and `locked` takes the users' row locks in id
+# order before any balance changes, so batches of different jobs that share users wait for
+# each other instead of deadlocking. The UPDATE
 # re-checks `status = 'active'` under the lock: a user frozen meanwhile is not credited.
 # The job's counters are updated last, under its row lock, so concurrent slices of one job
 # add up exactly.
 _PAY_SLICE_POSTGRES = sql("""
 WITH slice AS (
-    SELECT id, job_id, first_user_id, last_user_id FROM payout_slices WHERE id = :slice_id
+    SELECT id, job_id, first_user_id, last_user_id FROM payout_slices
+    WHERE id = COALESCE(CAST(:slice_id AS bigint),
+                        (SELECT id FROM payout_slices ORDER BY seq, id LIMIT 1
+                         FOR UPDATE SKIP LOCKED))
 ), job AS (
     SELECT j.id, j.challenge_id, j.kind, j.winning_side, j.winner_pool, j.winning_total,
            j.cutoff_remainder, j.cutoff_user_id,

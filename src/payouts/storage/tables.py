@@ -292,7 +292,8 @@ _AUDIT_LOG_APPEND_ONLY = {
 # DDL() formats with %: the function's own % is written %%.
 for _dialect, _statements in _AUDIT_LOG_APPEND_ONLY.items():
     for _statement in _statements:
-        event.listen(audit_log, "after_create", DDL(_statement).execute_if(dialect=_dialect))
+        _ddl = DDL(_statement).execute_if(dialect=_dialect)  # type: ignore[no-untyped-call]
+        event.listen(audit_log, "after_create", _ddl)
 
 # Replays of POST .../result and .../stakes: the first response, stored in the transaction
 # of the write it answers, so a crash can never keep one without the other.

@@ -24,7 +24,7 @@ from payouts.storage import entries, planning, progress, slices, small_jobs
 from payouts.storage.database import Database, is_transient
 from payouts.storage.planning import UnplannedJob
 from payouts.storage.progress import JobBatch
-from payouts.storage.work import waiting_work
+from payouts.storage.work import WaitingWork, waiting_work
 from payouts.worker import journal
 from payouts.worker.poison import PendingEntriesIsolator, error_text, is_poison, narrow_slice
 from payouts.worker.wakeup import LocalWakeup
@@ -35,6 +35,12 @@ _ERROR_BACKOFF_SECONDS = 1.0
 _TRANSIENT_BACKOFF_SECONDS = 0.2
 _BLOCKED_POLL_SECONDS = 0.1
 _SQLITE_WRITER_GAP_SECONDS = 0.0005
+# While a worker pays slices it looks for other work this often, not before every slice:
+# a small job resolved meanwhile waits at most this long, plus one slice.
+_LOOK_AGAIN_SECONDS = 0.02
+_ONLY_SLICES = WaitingWork(
+    unplanned_jobs=False, slices=True, pending_entries=False, active_jobs=True
+)
 
 
 @dataclass
@@ -45,6 +51,8 @@ class PayoutWorker:
     name: str = "worker"
     metrics: PayoutMetrics = field(default_factory=PayoutMetrics)
     _jobs_active: bool = False  # at the last look: some job queued or running
+    _paying_slices: bool = False  # the last round paid a slice: more are likely
+    _looked_at: float = -1.0  # time.monotonic() of the last look at the waiting work
 
     def run(self, stop: threading.Event) -> None:
         log.info("%s started (batch size %d)", self.name, self.settings.batch_size)
@@ -74,23 +82,34 @@ class PayoutWorker:
 
     def run_round(self, stop: threading.Event | None = None) -> bool:
         """One step of each kind of waiting work; True if anything was done."""
-        with self.db.read() as conn:
-            work = waiting_work(conn)
-        self._jobs_active = work.active_jobs
+        work = self._waiting_work()
         steps: list[Callable[[], bool]] = []
         if work.unplanned_jobs:
             steps += [self._settle_small_jobs, self._plan_next_job]
         steps.append(self._pay_next_slice)  # also the slices of a job planned this round
         if work.pending_entries:
             steps.append(self._pay_pending_entries)
-        progressed = False
+        progressed = self._paying_slices = False
         for step in steps:
             if stop is not None and stop.is_set():
                 break
             if step is self._pay_next_slice and not (work.slices or progressed):
                 continue
-            progressed = step() or progressed
+            done = step()
+            if step is self._pay_next_slice:
+                self._paying_slices = done
+            progressed = done or progressed
         return progressed
+
+    def _waiting_work(self) -> WaitingWork:
+        now = time.monotonic()
+        if self._paying_slices and now - self._looked_at < _LOOK_AGAIN_SECONDS:
+            return _ONLY_SLICES
+        with self.db.read() as conn:
+            work = waiting_work(conn)
+        self._looked_at = now
+        self._jobs_active = work.active_jobs
+        return work
 
     def run_until_idle(self) -> None:
         """Work until no job is queued or running (tests and `payouts worker --once`)."""
