@@ -10,7 +10,7 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -19,7 +19,18 @@ from pathlib import Path
 from bench.backends import Backend
 from bench.config import BenchConfig
 from bench.data import analyze, clone_challenge, make_demo, opened
-from bench.processes import ADMIN_TOKEN, Client, serve, workers
+from bench.processes import (
+    ADMIN_TOKEN,
+    Client,
+    completed,
+    job_status,
+    paying,
+    resolve_http,
+    serve,
+    service,
+    wait_for_job,
+    workers,
+)
 from bench.restarts import surviving_restarts
 from bench.results import Row, SectionResult, row, under
 from bench.stats import percentile
@@ -58,49 +69,6 @@ def build_data_set(backend: Backend, config: BenchConfig) -> LatencyData:
     return LatencyData(url, background, by_size, small)
 
 
-def resolve_http(client: Client, challenge_id: int) -> tuple[str, float]:
-    """POST the result; (the payout job id, the seconds the request took)."""
-    started = time.perf_counter()
-    status, body = client.request(
-        "POST", f"/api/admin/challenges/{challenge_id}/result", {"result": "challenger_won"}
-    )
-    seconds = time.perf_counter() - started
-    if status != 200 or not isinstance(body, dict):
-        raise RuntimeError(f"resolve of challenge {challenge_id} answered {status}: {body}")
-    return str(body["payoutJobId"]), seconds
-
-
-def job_status(client: Client, job_id: str) -> dict[str, object]:
-    status, body = client.request("GET", f"/api/admin/payout-jobs/{job_id}/status")
-    if status != 200 or not isinstance(body, dict):
-        raise RuntimeError(f"status of job {job_id} answered {status}: {body}")
-    return body
-
-
-def wait_for_job(
-    client: Client,
-    job_id: str,
-    done: Callable[[dict[str, object]], bool],
-    *,
-    timeout: float,
-    step: float,
-) -> None:
-    """Poll the job's status until `done(status)`."""
-    deadline = time.monotonic() + timeout
-    while not done(job_status(client, job_id)):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting on job {job_id}")
-        time.sleep(step)
-
-
-def _paying(status: dict[str, object]) -> bool:
-    return status["processedWinners"] != 0
-
-
-def _completed(status: dict[str, object]) -> bool:
-    return status["status"] == "completed"
-
-
 @contextmanager
 def busy_service(url: str, log_dir: Path, background: int) -> Iterator[tuple[Client, str]]:
     """`serve --no-worker` plus one `payouts worker` process that is paying the background
@@ -109,7 +77,7 @@ def busy_service(url: str, log_dir: Path, background: int) -> Iterator[tuple[Cli
         (worker,) = workers(url, log_dir, 1)
         try:
             job_id, _ = resolve_http(client, background)
-            wait_for_job(client, job_id, _paying, timeout=300, step=0.05)
+            wait_for_job(client, job_id, paying, timeout=300, step=0.05)
             yield client, job_id
         finally:
             worker.stop()
@@ -183,11 +151,11 @@ def _time_to_paid_run(backend: Backend, data: LatencyData, log_dir: Path) -> lis
     url = backend.copy(data.url)
     samples = []
     try:
-        with serve(url, log_dir, worker=True) as client:
+        with service(url, log_dir, worker_processes=0) as client:
             for challenge_id in data.small:
                 started = time.perf_counter()
                 job_id, _ = resolve_http(client, challenge_id)
-                wait_for_job(client, job_id, _completed, timeout=60, step=0.005)
+                wait_for_job(client, job_id, completed, timeout=60, step=0.005)
                 samples.append((time.perf_counter() - started) * 1000)
     finally:
         backend.drop(url)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.config import BenchConfig
 from bench.data import DataSets, check_paid, job_state, opened, resolve
-from bench.processes import PayoutsProcess, workers
+from bench.processes import stop_all, wait_idle, workers
 from bench.restarts import surviving_restarts
 from bench.results import SectionResult, at_least, row
 
@@ -18,22 +18,11 @@ SECTION = "6. Scale-out"
 ISSUE_3_TARGET = 60_000  # winners/s with 2 workers at 1,000,000 winners (issue 3)
 
 
-def _wait_started(processes: list[PayoutsProcess], log_paths: list[Path]) -> None:
-    """Until every worker has logged its start (it is then listening for work)."""
-    deadline = time.monotonic() + 60
-    while not all("started" in path.read_text(errors="replace") for path in log_paths):
-        if any(p.process.poll() is not None for p in processes):
-            raise RuntimeError(f"a worker exited early; see {log_paths}")
-        if time.monotonic() > deadline:
-            raise TimeoutError("workers did not start")
-        time.sleep(0.05)
-
-
 def pay_with_processes(url: str, challenge_id: int, count: int, batch: int, log_dir: Path) -> float:
-    """Seconds from resolve to completed with `count` worker processes already waiting."""
+    """Seconds from resolve to completed with `count` worker processes started and idle."""
     started = workers(url, log_dir, count, batch_size=batch)
     try:
-        _wait_started(started, [p.log_path for p in started])
+        wait_idle(started)
         with opened(url) as db:
             resolved = resolve(db, challenge_id)
             while job_state(db, resolved.job_id)[0] != "completed":
@@ -41,8 +30,7 @@ def pay_with_processes(url: str, challenge_id: int, count: int, batch: int, log_
             seconds = time.perf_counter() - resolved.started
             check_paid(db, resolved.job_id)
     finally:
-        for process in started:
-            process.stop()
+        stop_all(started)
     return seconds
 
 
@@ -60,8 +48,7 @@ def check_once_together(url: str, challenge_id: int, count: int, batch: int, log
                         exits[index] = (time.perf_counter() - started, job_state(db, job_id)[0])
                 time.sleep(0.05)
         finally:
-            for process in processes:
-                process.stop()
+            stop_all(processes)
         status, processed, total = job_state(db, job_id)
     early = sum(1 for _, job_status in exits.values() if job_status != "completed")
     codes = sorted({p.process.returncode for p in processes})
