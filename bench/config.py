@@ -1,4 +1,4 @@
-"""How big each measurement is, per mode. `full` is the issue's; `quick` fits in minutes;
+"""How big each measurement is, per mode. `full` is the issues'; `quick` fits in minutes;
 `tiny` is for the smoke test (it proves the code runs, not how fast)."""
 
 from __future__ import annotations
@@ -10,9 +10,12 @@ from dataclasses import dataclass
 class BenchConfig:
     mode: str
     runs: int  # repetitions of every measurement; figures are medians over these
-    throughput_winners: tuple[int, ...]
-    batch_sizes: tuple[int, ...]
+    # 1. Big jobs
+    big_winners: tuple[int, ...]
+    big_batch: int  # PAYOUTS_BATCH_SIZE for payouts, and the baselines' batch
+    worker_processes: tuple[int, ...]  # `payouts worker` processes on PostgreSQL
     seed_sample: int  # winners the seed's algorithm pays before its rate is extrapolated
+    # 2.-4. Latency
     # (winners per challenge, challenges resolved per run)
     resolve_sizes: tuple[tuple[int, int], ...]
     background_winners: int  # the job a worker is paying during the latency measurements
@@ -20,6 +23,7 @@ class BenchConfig:
     pollers: int
     poll_seconds: float
     paced_poll_interval: float  # the seed's admin UI polls every 2 seconds
+    # 5. Memory, 6. Scale-out
     memory_winners: tuple[int, int]  # (small, large)
     scale_out_winners: int
     scale_out_workers: tuple[int, ...]
@@ -34,8 +38,9 @@ class BenchConfig:
 FULL = BenchConfig(
     mode="full",
     runs=3,
-    throughput_winners=(100_000, 1_000_000),
-    batch_sizes=(500, 5_000),
+    big_winners=(100_000, 1_000_000),
+    big_batch=500,
+    worker_processes=(1, 2),
     seed_sample=2_000,
     resolve_sizes=((10, 100), (10_000, 30), (1_000_000, 5)),
     background_winners=1_000_000,
@@ -52,8 +57,9 @@ FULL = BenchConfig(
 QUICK = BenchConfig(
     mode="quick",
     runs=3,
-    throughput_winners=(20_000, 100_000),
-    batch_sizes=(500, 5_000),
+    big_winners=(200_000,),
+    big_batch=500,
+    worker_processes=(1, 2),
     seed_sample=500,
     resolve_sizes=((10, 50), (10_000, 10), (100_000, 3)),
     # big enough to still be running after ~10 s of polling on a fast SQLite
@@ -71,8 +77,9 @@ QUICK = BenchConfig(
 TINY = BenchConfig(
     mode="tiny",
     runs=1,
-    throughput_winners=(300,),
-    batch_sizes=(100,),
+    big_winners=(300,),
+    big_batch=100,
+    worker_processes=(1,),  # one deployment proves it runs; quick and full measure 1 and 2
     seed_sample=50,
     resolve_sizes=((10, 3), (200, 2)),
     background_winners=2_000,

@@ -7,7 +7,7 @@ from __future__ import annotations
 DIAGNOSED_AT = "main after the SQLite prebuilt-SQL commit (e94bc99), 2026-11-29"
 
 FINDINGS: dict[tuple[str, str], str] = {
-    ("1. Payout throughput", "postgres"): (
+    ("1. Big jobs", "postgres"): (
         "Fixed since the first run: the batch statement no longer joins CTE results to each"
         " other (O(batch\u00b2) nested loops); the ledger and entries lost their per-row"
         " foreign-key triggers (about 40% of a batch); entries and users got a fillfactor"
@@ -21,8 +21,11 @@ FINDINGS: dict[tuple[str, str], str] = {
         " locks). At batch 5,000 those costs are spread over ten times the entries and"
         " payouts is within 0.75-0.8x of the floor. Next step (src): fold the counter update"
         " into the batch statement and read the active jobs once per several batches."
+        " (Measured then with the worker in the bench process, against a floor that"
+        " materialised entries first; section 1 now runs worker processes against a floor that"
+        " pays straight from the stakes.)"
     ),
-    ("1. Payout throughput", "sqlite"): (
+    ("1. Big jobs", "sqlite"): (
         "Fixed since the first run: the SQLite batch runs prebuilt SQL text (building Core"
         " statements per batch cost about 8 ms a batch), which took paying a million winners"
         " from 13 s to 9 s here. What is left at batch 500: one fsync per commit"
@@ -30,7 +33,8 @@ FINDINGS: dict[tuple[str, str], str] = {
         " pays the same), a 0.5 ms pause after each write so a waiting resolve can take"
         " SQLite's single write lock, and planning, which reads the winning stakes twice"
         " through the Python share functions (SQLite would turn the >64-bit products into"
-        " floats) where the floor computes each share once in its one INSERT ... SELECT."
+        " floats) where the floor computes each share once, in the batch that pays it. (Measured"
+        " then with the worker in the bench process; section 1 now runs `payouts serve`.)"
     ),
     ("2. Resolve latency", "sqlite"): (
         "SQLite has one writer and no queue for its lock; SQLite's own busy handler sleeps in"
