@@ -1,7 +1,7 @@
-"""Sections 2-4, against real `payouts serve` and `payouts worker` processes on 127.0.0.1:
-2. resolve latency while a worker pays another job;
-3. time to paid for a 10-winner challenge (serve's embedded worker, woken by the API);
-4. the status endpoint under 100 concurrent pollers (a second process) while a job runs."""
+"""Sections 3-5, against real `payouts serve` and `payouts worker` processes on 127.0.0.1:
+3. resolve latency while a worker pays another job;
+4. time to paid for a 10-winner challenge (serve's embedded worker, woken by the API);
+5. the status endpoint under 100 concurrent pollers (a second process) while a job runs."""
 
 from __future__ import annotations
 
@@ -36,9 +36,9 @@ from bench.results import Row, SectionResult, row, under
 from bench.stats import percentile
 
 log = logging.getLogger("bench")
-RESOLVE = "2. Resolve latency"
-TIME_TO_PAID = "3. Time to paid"
-STATUS = "4. Status endpoint"
+RESOLVE = "3. Resolve latency"
+TIME_TO_PAID = "4. Time to paid"
+STATUS = "5. Status endpoint"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SMALL_WINNERS = 10
 

@@ -1,4 +1,4 @@
-"""Section 6 (PostgreSQL): throughput with 1, 2 and 4 `payouts worker` processes on one job,
+"""Section 7 (PostgreSQL): throughput with 1, 2 and 4 `payouts worker` processes on one job,
 and a check of what several `payouts worker --once` processes do together."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from bench.restarts import surviving_restarts
 from bench.results import SectionResult, at_least, row
 
 log = logging.getLogger("bench")
-SECTION = "6. Scale-out"
+SECTION = "7. Scale-out"
 ISSUE_3_TARGET = 60_000  # winners/s with 2 workers at 1,000,000 winners (issue 3)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from functools import partial
 from pathlib import Path
 
-from bench import latency, memory, scaleout, throughput
+from bench import latency, matchday, memory, scaleout, throughput
 from bench.backends import Backend, PostgresBackend, PostgresUnavailable, SqliteBackend
 from bench.config import BenchConfig
 from bench.data import DataSets
@@ -20,7 +20,9 @@ from bench.restarts import surviving_restarts
 from bench.results import SectionResult
 
 log = logging.getLogger("bench")
-ALL_SECTIONS = frozenset(range(1, 7))
+# 1 big jobs, 2 match day, 3 resolve latency, 4 time to paid, 5 status endpoint, 6 memory,
+# 7 scale-out (PostgreSQL only)
+ALL_SECTIONS = frozenset(range(1, 8))
 
 
 def _backend(name: str, postgres_url: str) -> Backend:
@@ -51,24 +53,26 @@ def _run_backend(
             take(result)
             if profile and result.to_profile:
                 report.profiles.extend(_profiles(data, result.to_profile))
-        if {2, 3, 4} & set(sections):
+        if 2 in sections:
+            take(matchday.run(backend, config, log_dir))
+        if {3, 4, 5} & set(sections):
             latency_data = surviving_restarts(
                 backend,
                 "building the latency data",
                 partial(latency.build_data_set, backend, config),
             )
             try:
-                if 2 in sections:
-                    take(latency.measure_resolves(backend, latency_data, config, log_dir))
                 if 3 in sections:
-                    take(latency.measure_time_to_paid(backend, latency_data, config, log_dir))
+                    take(latency.measure_resolves(backend, latency_data, config, log_dir))
                 if 4 in sections:
+                    take(latency.measure_time_to_paid(backend, latency_data, config, log_dir))
+                if 5 in sections:
                     take(latency.measure_status(backend, latency_data, config, log_dir))
             finally:
                 backend.drop(latency_data.url)
-        if 5 in sections:
+        if 6 in sections:
             take(memory.run(data, config, log_dir))
-        if 6 in sections and backend.name == "postgres":
+        if 7 in sections and backend.name == "postgres":
             take(scaleout.run(data, config, log_dir))
     finally:
         data.close()

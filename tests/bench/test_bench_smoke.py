@@ -4,6 +4,7 @@ runs and reports, never how fast anything is (machines are noisy)."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,11 @@ from bench.__main__ import parse_args
 from bench.backends import Backend, PostgresBackend, PostgresUnavailable, SqliteBackend
 from bench.config import TINY
 from bench.data import DataSets, opened
+from bench.matchday import UNAVAILABLE, small_challenge
 from bench.processes import completed, resolve_http, service, wait_for_job
+from bench.report import fmt
 from bench.restarts import surviving_restarts
+from bench.results import not_measured, under
 from bench.shares import MAX_BIGINT
 from bench.stats import Spread, percentile
 from bench.suite import run_suite
@@ -25,10 +29,11 @@ from tests.conftest import PG_ADMIN_URL, unavailable
 
 SECTIONS = [
     "1. Big jobs",
-    "2. Resolve latency",
-    "3. Time to paid",
-    "4. Status endpoint",
-    "5. Memory",
+    "2. Match day",
+    "3. Resolve latency",
+    "4. Time to paid",
+    "5. Status endpoint",
+    "6. Memory",
 ]
 
 
@@ -47,13 +52,24 @@ def test_the_whole_suite_runs_at_tiny_sizes(backend: str, tmp_path: Path) -> Non
 
     report = run_suite(TINY, backends=[backend], postgres_url=PG_ADMIN_URL, output=output)
 
-    expected = SECTIONS + (["6. Scale-out"] if backend == "postgres" else [])
+    expected = SECTIONS + (["7. Scale-out"] if backend == "postgres" else [])
     assert sorted({row.section for row in report.rows}) == expected
     assert all(row.backend == backend for row in report.rows)
-    assert all(row.spread.runs == TINY.runs and row.spread.median > 0 for row in report.rows)
+    measured = [row for row in report.rows if row.measured]
+    assert all(row.spread.median > 0 for row in measured)
+    assert all(row.spread.runs == TINY.runs for row in measured if row.unit != "load")
     big = {row.what.split(": ")[-1] for row in report.rows if row.section == SECTIONS[0]}
     payouts = {payouts_label(n) for n in payouts_processes(backend, TINY)}
     assert big == payouts | {"floor", "seed algorithm", "payouts / floor", "payouts / seed"}
+    match_day = [row for row in report.rows if row.section == SECTIONS[1]]
+    assert [row.what.rsplit(": ", 1)[-1] for row in match_day[:6]] == [
+        "jobs/s", "winners/s", "resolves/s", "p50", "p99", "stake requests/s",
+    ]  # fmt: skip
+    bulk, load = match_day[6:]
+    assert bulk.what.startswith("bulk resolve")
+    assert load.unit == "load" and load.spread.runs == 2 * TINY.runs
+    # the bulk-resolve API is not on every build: then the row says so instead of failing
+    assert bulk.measured or UNAVAILABLE in bulk.note
     text = output.read_text()
     assert "(mode **tiny**)" in text
     for section in expected:
@@ -71,6 +87,24 @@ def test_postgres_is_skipped_with_a_note_when_unreachable(tmp_path: Path) -> Non
 
     assert report.rows == []
     assert "PostgreSQL skipped" in output.read_text()
+
+
+def test_a_figure_this_build_cannot_give_is_shown_as_not_measured() -> None:
+    missing = not_measured("2. Match day", "sqlite", "bulk", "ms", under(1000, "< 1,000 ms"), "no")
+
+    assert not missing.measured
+    assert missing.verdict == "N/A"
+    assert fmt(missing.spread.median, "ms") == "n/a"
+
+
+def test_match_day_challenges_are_small_mostly_two_winners_with_losers() -> None:
+    rng = random.Random(1)
+    drawn = [small_challenge(rng) for _ in range(5_000)]
+
+    assert all(2 <= w <= 50 and 1 <= losers <= w for w, losers in drawn)
+    most_common, count = Counter(w for w, _ in drawn).most_common(1)[0]
+    assert most_common == 2 and count > len(drawn) / 2
+    assert max(w for w, _ in drawn) > 20
 
 
 def test_spread_and_percentile_are_observed_values() -> None:
