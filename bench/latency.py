@@ -126,19 +126,16 @@ def measure_resolves(
                 p50s[size][-1],
                 p99s[size][-1],
             )
+    largest = max(size for size, _ in config.resolve_sizes)
     for size, count in config.resolve_sizes:
         note = f"{count} challenges per run"
+        target = under(50, "< 50 ms")
+        if size == largest and backend.name == "postgres":
+            # issue 10: < 20 ms at 1,000,000 winners on PostgreSQL (< 50 ms on SQLite)
+            target = under(20, "< 20 ms")
         result.rows.append(row(RESOLVE, backend.name, f"{size:,} winners: p50", "ms", p50s[size]))
         result.rows.append(
-            row(
-                RESOLVE,
-                backend.name,
-                f"{size:,} winners: p99",
-                "ms",
-                p99s[size],
-                under(50, "< 50 ms"),
-                note,
-            )
+            row(RESOLVE, backend.name, f"{size:,} winners: p99", "ms", p99s[size], target, note)
         )
     result.notes.append(
         f"{backend.name}: the background job ({config.background_winners:,} winners) was still"
@@ -184,7 +181,7 @@ def measure_time_to_paid(
                 f"{what}: p99",
                 "ms",
                 p99s,
-                under(1000, "< 1,000 ms"),
+                under(100, "< 100 ms"),
                 note,
             ),
         ]
