@@ -47,7 +47,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         " [env PAYOUTS_BENCH_POSTGRES_URL]",
     )
     parser.add_argument(
-        "--sections", default=",".join(map(str, sorted(ALL_SECTIONS))), help="which of 1-6 to run"
+        "--sections",
+        default=",".join(map(str, sorted(ALL_SECTIONS))),
+        help="which to run: 1 big jobs, 2 match day, 3 resolve latency, 4 time to paid,"
+        " 5 status endpoint, 6 memory, 7 scale-out (PostgreSQL)",
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument(

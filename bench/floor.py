@@ -1,16 +1,21 @@
-"""The floor: the same work as a payout job in the fewest set-based statements, by hand.
+"""The floor: the leanest correct set-based SQL known for a payout job, by hand.
 
-1. Materialise: ONE `INSERT ... SELECT` computes every winner's exact share, gives the
-   left-over coins to the largest remainders (a window function), and writes the entries.
-2. Pay, a transaction per batch of `batch_size` entries taken by id range: credit the
-   balances, insert the ledger rows, mark the entries completed, add to the job's progress
-   (one statement on PostgreSQL, four on SQLite, which has no writing CTEs).
-3. The last batch completes the job and books the fee.
+1. Plan (one read transaction): the extra-coin cutoff (bench/shares.py): one pass summing
+   the floors, and when coins are left over, the R-th winner by remainder desc, user id asc.
+2. Pay straight from the stakes, no pending entries first: per batch of `batch_size`
+   winners taken by user id from the stakes (keyset: user id > the last batch's), one
+   transaction that computes each amount in SQL, credits the balances, inserts the entries
+   already `completed` with their ledger rows (transactions.payout_entry_id = the entry's
+   id), and adds the batch to the job's counters; the last batch also completes the job
+   and books the fee. PostgreSQL: one statement (writing CTEs). SQLite (no writing CTEs):
+   insert the entries, then credit and write the ledger from them (the Python share
+   functions run once per winner, at most), then the counters.
 
-Left out compared with payouts: the frozen-user check (every bench winner is active), job
-flags the worker keeps for crash recovery, and claiming under concurrency (one payer).
-The share arithmetic is the same exact arithmetic payouts uses: NUMERIC on PostgreSQL, the
-Python-int SQL functions payouts registers on SQLite (64-bit products can overflow).
+Left out compared with payouts: the frozen- or missing-user check (every bench winner is
+active), locks and claiming (one payer: two floors on one job would be refused by the
+entries' UNIQUE (job_id, user_id), not coordinated), the job's queued -> running step
+before planning, retries and poison-entry isolation, refunds (payout jobs only), and the
+worker's turns between jobs and wake-ups.
 """
 
 from __future__ import annotations
@@ -19,10 +24,9 @@ import uuid
 
 from sqlalchemy import Connection, TextClause, Uuid, bindparam, text
 
-from bench.jobs import load_job
-from payouts.clock import utcnow
+from bench.jobs import JobRow, book_fee, load_job, now
+from bench.shares import Cutoff, cutoff_params, find_cutoff, share_params, shares_select
 from payouts.storage.database import Database
-from payouts.storage.queue import QueuedJob, book_platform_fee
 from payouts.storage.tables import payout_jobs
 
 _TIMESTAMP = payout_jobs.c.created_at.type
@@ -31,134 +35,104 @@ _TIMESTAMP = payout_jobs.c.created_at.type
 def _typed(sql: str) -> TextClause:
     """Bind :job_id as a UUID and :now as payouts' timestamp type (SQLite stores both as
     text in SQLAlchemy's own formats)."""
-    return text(sql).bindparams(bindparam("job_id", type_=Uuid), bindparam("now", type_=_TIMESTAMP))
+    binds = [bindparam("job_id", type_=Uuid)]
+    if ":now" in sql:
+        binds.append(bindparam("now", type_=_TIMESTAMP))
+    return text(sql).bindparams(*binds)
 
 
-_SHARES = {
-    "postgresql": (
-        "div(CAST(:winner_pool AS numeric) * s.amount, :winning_total)",
-        "mod(CAST(:winner_pool AS numeric) * s.amount, :winning_total)",
-    ),
-    "sqlite": (
-        "payout_floor_share(:winner_pool, s.amount, :winning_total)",
-        "payout_remainder(:winner_pool, s.amount, :winning_total)",
-    ),
-}
+_PROGRESS = """
+UPDATE payout_jobs
+SET processed_winners = processed_winners + {n},
+    status = CASE WHEN processed_winners + {n} = total_winners THEN 'completed'
+                  ELSE 'running' END,
+    completed_at = CASE WHEN processed_winners + {n} = total_winners THEN :now END,
+    started_at = COALESCE(started_at, :now)
+"""
 
 
-def _materialise_sql(dialect: str) -> TextClause:
-    share, remainder = _SHARES[dialect]
+def _postgres_batch(cutoff: Cutoff | None) -> TextClause:
+    shares = shares_select("postgresql", cutoff, after_user=True, limit=True)
     return _typed(f"""
-INSERT INTO payout_entries (job_id, user_id, amount, status, attempts, created_at)
-SELECT :job_id, user_id,
-       share + CASE WHEN place <= :winner_pool - shares_total THEN 1 ELSE 0 END,
-       'pending', 0, :now
-FROM (
-    SELECT user_id, share,
-           row_number() OVER (ORDER BY remainder DESC, user_id) AS place,
-           sum(share) OVER () AS shares_total
-    FROM (
-        SELECT s.user_id, {share} AS share, {remainder} AS remainder
-        FROM stakes s WHERE s.challenge_id = :challenge_id AND s.side = :side
-    ) AS raw
-) AS ranked
-ORDER BY user_id
-""")
-
-
-_PAY_POSTGRES = _typed("""
-WITH batch AS (
-    SELECT id, user_id, amount FROM payout_entries
-    WHERE job_id = :job_id AND status = 'pending' AND id BETWEEN :low AND :high
-), credited AS (
+WITH batch AS MATERIALIZED ({shares}),
+credited AS (
     UPDATE users u SET balance = u.balance + b.amount FROM batch b WHERE u.id = b.user_id
+), entries AS (
+    INSERT INTO payout_entries
+        (job_id, user_id, amount, status, attempts, created_at, processed_at)
+    SELECT :job_id, user_id, amount, 'completed', 1, :now, :now FROM batch
+    RETURNING id, user_id, amount
 ), ledger AS (
     INSERT INTO transactions (user_id, type, amount, challenge_id, payout_entry_id, created_at)
-    SELECT user_id, 'challenge_payout', amount, :challenge_id, id, :now FROM batch
-), marked AS (
-    UPDATE payout_entries e SET status = 'completed', processed_at = :now,
-                                attempts = e.attempts + 1
-    FROM batch b WHERE e.id = b.id RETURNING 1
-), paid AS (SELECT count(*) AS n FROM marked)
-UPDATE payout_jobs j
-SET processed_winners = j.processed_winners + paid.n,
-    status = CASE WHEN j.processed_winners + paid.n = j.total_winners
-                  THEN 'completed' ELSE 'running' END,
-    completed_at = CASE WHEN j.processed_winners + paid.n = j.total_winners THEN :now END,
-    started_at = COALESCE(j.started_at, :now)
-FROM paid WHERE j.id = :job_id
-RETURNING j.status, j.platform_fee
+    SELECT user_id, 'challenge_payout', amount, :challenge_id, id, :now FROM entries
+), counted AS (SELECT count(*) AS n, max(user_id) AS last_user FROM batch)
+{_PROGRESS.format(n="counted.n")}
+FROM counted WHERE payout_jobs.id = :job_id
+RETURNING payout_jobs.status, counted.n, counted.last_user
 """)
 
-_ENTRY_RANGE = text(
-    "SELECT MIN(id), MAX(id) FROM payout_entries WHERE job_id = :job_id"
-).bindparams(bindparam("job_id", type_=Uuid))
 
-_IN_BATCH = "job_id = :job_id AND status = 'pending' AND id BETWEEN :low AND :high"
-_CREDIT_SQLITE = text(
-    "UPDATE users SET balance = users.balance + e.amount FROM payout_entries e"
-    " WHERE users.id = e.user_id AND e.job_id = :job_id AND e.status = 'pending'"
-    " AND e.id BETWEEN :low AND :high"
-).bindparams(bindparam("job_id", type_=Uuid))
-_LEDGER_SQLITE = _typed(
-    "INSERT INTO transactions"
-    " (user_id, type, amount, challenge_id, payout_entry_id, created_at)"
-    " SELECT user_id, 'challenge_payout', amount, :challenge_id, id, :now"
-    f" FROM payout_entries WHERE {_IN_BATCH}"
+def _sqlite_entries(cutoff: Cutoff | None) -> TextClause:
+    shares = shares_select("sqlite", cutoff, after_user=True, limit=True)
+    return _typed(
+        "INSERT INTO payout_entries"
+        " (job_id, user_id, amount, status, attempts, created_at, processed_at)"
+        f" SELECT :job_id, user_id, amount, 'completed', 1, :now, :now FROM ({shares})"
+    )
+
+
+# The job's entries of users after :after are exactly the ones this batch inserted.
+_SQLITE_BATCH = "job_id = :job_id AND user_id > :after"
+_SQLITE_CREDIT = _typed(
+    "UPDATE users SET balance = users.balance + e.amount"
+    f" FROM (SELECT user_id, amount FROM payout_entries WHERE {_SQLITE_BATCH}) AS e"
+    " WHERE users.id = e.user_id"
 )
-_MARK_SQLITE = _typed(
-    "UPDATE payout_entries SET status = 'completed', processed_at = :now,"
-    f" attempts = attempts + 1 WHERE {_IN_BATCH}"
+_SQLITE_LEDGER = _typed(
+    "INSERT INTO transactions (user_id, type, amount, challenge_id, payout_entry_id, created_at)"
+    f" SELECT user_id, 'challenge_payout', amount, :challenge_id, id, :now FROM payout_entries"
+    f" WHERE {_SQLITE_BATCH}"
 )
-_PROGRESS_SQLITE = _typed("""
-UPDATE payout_jobs
-SET processed_winners = processed_winners + :paid,
-    status = CASE WHEN processed_winners + :paid = total_winners
-                  THEN 'completed' ELSE 'running' END,
-    completed_at = CASE WHEN processed_winners + :paid = total_winners THEN :now END,
-    started_at = COALESCE(started_at, :now)
-WHERE id = :job_id
-RETURNING status, platform_fee
-""")
+_SQLITE_LAST_USER = _typed("SELECT max(user_id) FROM payout_entries WHERE job_id = :job_id")
+_SQLITE_PROGRESS = _typed(_PROGRESS.format(n=":paid") + "WHERE id = :job_id RETURNING status")
 
 
 def pay_at_the_floor(db: Database, job_id: uuid.UUID, batch_size: int) -> None:
     job = load_job(db, job_id)
-    if job.kind != "payout" or job.winning_side is None:
-        raise ValueError("the floor pays payout jobs only")
-    with db.write() as conn:
-        conn.execute(
-            _materialise_sql(conn.dialect.name),
-            {
-                "job_id": job.id,
-                "now": utcnow(),
-                "winner_pool": job.winner_pool,
-                "winning_total": job.winning_total,
-                "challenge_id": job.challenge_id,
-                "side": job.winning_side,
-            },
-        )
-        low, high = conn.execute(_ENTRY_RANGE, {"job_id": job.id}).one()
-    for start in range(low, high + 1, batch_size):
+    with db.read() as conn:
+        cutoff = find_cutoff(conn, job)
+    after, paid = 0, 0
+    while paid < job.total_winners:
         with db.write() as conn:
-            _pay_range(conn, job, start, start + batch_size - 1)
+            n, after = _pay_batch(conn, job, cutoff, after, batch_size)
+        if n == 0:
+            raise AssertionError(f"job {job.id}: {paid} winners paid of {job.total_winners}")
+        paid += n
 
 
-def _pay_range(conn: Connection, job: QueuedJob, low: int, high: int) -> None:
-    now = utcnow()
+def _pay_batch(
+    conn: Connection, job: JobRow, cutoff: Cutoff | None, after: int, batch_size: int
+) -> tuple[int, int]:
+    """Pay the next `batch_size` winners after user `after`; (how many, the last user)."""
+    at = now()
     params = {
+        **share_params(job),
+        **cutoff_params(cutoff),
         "job_id": job.id,
-        "low": low,
-        "high": high,
-        "challenge_id": job.challenge_id,
-        "now": now,
+        "after": after,
+        "batch_size": batch_size,
+        "now": at,
     }
     if conn.dialect.name == "postgresql":
-        status, fee = conn.execute(_PAY_POSTGRES, params).one()
+        status, n, last_user = conn.execute(_postgres_batch(cutoff), params).one()
     else:
-        conn.execute(_CREDIT_SQLITE, params)
-        conn.execute(_LEDGER_SQLITE, params)
-        paid = conn.execute(_MARK_SQLITE, params).rowcount
-        status, fee = conn.execute(_PROGRESS_SQLITE, {**params, "paid": paid}).one()
-    if status == "completed" and fee:
-        book_platform_fee(conn, job.challenge_id, int(fee), now)
+        n = conn.execute(_sqlite_entries(cutoff), params).rowcount
+        if n == 0:
+            return 0, after
+        conn.execute(_SQLITE_CREDIT, params)
+        conn.execute(_SQLITE_LEDGER, params)
+        last_user = conn.execute(_SQLITE_LAST_USER, params).scalar_one()
+        status = conn.execute(_SQLITE_PROGRESS, {**params, "paid": n}).scalar_one()
+    if status == "completed":
+        book_fee(conn, job.challenge_id, job.platform_fee, at)
+    return int(n), int(last_user or after)

@@ -1,33 +1,56 @@
-"""Reading a job as the worker sees it, and making its entries the way payouts does."""
+"""A payout job as the baselines read it, from the job's stable columns only, and the two
+ledger writes every baseline makes the same way payouts does."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import Connection, insert, select
 
-from payouts.storage import queue
 from payouts.storage.database import Database
-from payouts.storage.queue import QueuedJob
-from payouts.storage.tables import payout_jobs
+from payouts.storage.tables import payout_jobs, transactions
+
+LEDGER_TYPE = {"payout": "challenge_payout", "refund": "challenge_refund"}
 
 
-def load_job(db: Database, job_id: uuid.UUID) -> QueuedJob:
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    id: uuid.UUID
+    challenge_id: int
+    kind: str
+    status: str
+    winning_side: str | None
+    total_pool: int
+    platform_fee: int
+    winner_pool: int
+    winning_total: int
+    total_winners: int
+
+
+def load_job(db: Database, job_id: uuid.UUID) -> JobRow:
+    j = payout_jobs.c
     with db.read() as conn:
-        row = conn.execute(select(payout_jobs).where(payout_jobs.c.id == job_id)).one()
-    return QueuedJob.from_row(row)
+        row = conn.execute(
+            select(
+                j.id, j.challenge_id, j.kind, j.status, j.winning_side, j.total_pool,
+                j.platform_fee, j.winner_pool, j.winning_total, j.total_winners,
+            ).where(j.id == job_id)
+        ).one()  # fmt: skip
+    return JobRow(**row._asdict())
 
 
-def materialise_like_payouts(db: Database, job_id: uuid.UUID, chunk: int) -> None:
-    """Plan and materialise with payouts' own queue functions and transactions, so a
-    baseline that only pays differently starts from the same entries."""
-    job = load_job(db, job_id)
-    with db.read() as conn:
-        cutoff = queue.compute_cutoff(conn, job)
-    with db.write() as conn:
-        queue.store_plan(conn, job.id, cutoff)
-    while True:
-        with db.write() as conn:
-            locked = queue.lock_for_materialising(conn, job.id)
-            if locked is None or queue.materialise_chunk(conn, locked, chunk) == 0:
-                return
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def book_fee(conn: Connection, challenge_id: int, fee: int, at: datetime) -> None:
+    """The platform's fee: one ledger row on the platform's account (user_id NULL)."""
+    if fee:
+        conn.execute(
+            insert(transactions).values(
+                user_id=None, type="platform_fee", amount=fee, challenge_id=challenge_id,
+                created_at=at,
+            )
+        )  # fmt: skip

@@ -1,7 +1,7 @@
-"""Sections 2-4, against real `payouts serve` and `payouts worker` processes on 127.0.0.1:
-2. resolve latency while a worker pays another job;
-3. time to paid for a 10-winner challenge (serve's embedded worker, woken by the API);
-4. the status endpoint under 100 concurrent pollers (a second process) while a job runs."""
+"""Sections 3-5, against real `payouts serve` and `payouts worker` processes on 127.0.0.1:
+3. resolve latency while a worker pays another job;
+4. time to paid for a 10-winner challenge (serve's embedded worker, woken by the API);
+5. the status endpoint under 100 concurrent pollers (a second process) while a job runs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -19,15 +19,26 @@ from pathlib import Path
 from bench.backends import Backend
 from bench.config import BenchConfig
 from bench.data import analyze, clone_challenge, make_demo, opened
-from bench.processes import ADMIN_TOKEN, Client, serve, workers
+from bench.processes import (
+    ADMIN_TOKEN,
+    Client,
+    completed,
+    job_status,
+    paying,
+    resolve_http,
+    serve,
+    service,
+    wait_for_job,
+    workers,
+)
 from bench.restarts import surviving_restarts
 from bench.results import Row, SectionResult, row, under
 from bench.stats import percentile
 
 log = logging.getLogger("bench")
-RESOLVE = "2. Resolve latency"
-TIME_TO_PAID = "3. Time to paid"
-STATUS = "4. Status endpoint"
+RESOLVE = "3. Resolve latency"
+TIME_TO_PAID = "4. Time to paid"
+STATUS = "5. Status endpoint"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SMALL_WINNERS = 10
 
@@ -58,49 +69,6 @@ def build_data_set(backend: Backend, config: BenchConfig) -> LatencyData:
     return LatencyData(url, background, by_size, small)
 
 
-def resolve_http(client: Client, challenge_id: int) -> tuple[str, float]:
-    """POST the result; (the payout job id, the seconds the request took)."""
-    started = time.perf_counter()
-    status, body = client.request(
-        "POST", f"/api/admin/challenges/{challenge_id}/result", {"result": "challenger_won"}
-    )
-    seconds = time.perf_counter() - started
-    if status != 200 or not isinstance(body, dict):
-        raise RuntimeError(f"resolve of challenge {challenge_id} answered {status}: {body}")
-    return str(body["payoutJobId"]), seconds
-
-
-def job_status(client: Client, job_id: str) -> dict[str, object]:
-    status, body = client.request("GET", f"/api/admin/payout-jobs/{job_id}/status")
-    if status != 200 or not isinstance(body, dict):
-        raise RuntimeError(f"status of job {job_id} answered {status}: {body}")
-    return body
-
-
-def wait_for_job(
-    client: Client,
-    job_id: str,
-    done: Callable[[dict[str, object]], bool],
-    *,
-    timeout: float,
-    step: float,
-) -> None:
-    """Poll the job's status until `done(status)`."""
-    deadline = time.monotonic() + timeout
-    while not done(job_status(client, job_id)):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting on job {job_id}")
-        time.sleep(step)
-
-
-def _paying(status: dict[str, object]) -> bool:
-    return status["processedWinners"] != 0
-
-
-def _completed(status: dict[str, object]) -> bool:
-    return status["status"] == "completed"
-
-
 @contextmanager
 def busy_service(url: str, log_dir: Path, background: int) -> Iterator[tuple[Client, str]]:
     """`serve --no-worker` plus one `payouts worker` process that is paying the background
@@ -109,7 +77,7 @@ def busy_service(url: str, log_dir: Path, background: int) -> Iterator[tuple[Cli
         (worker,) = workers(url, log_dir, 1)
         try:
             job_id, _ = resolve_http(client, background)
-            wait_for_job(client, job_id, _paying, timeout=300, step=0.05)
+            wait_for_job(client, job_id, paying, timeout=300, step=0.05)
             yield client, job_id
         finally:
             worker.stop()
@@ -158,19 +126,16 @@ def measure_resolves(
                 p50s[size][-1],
                 p99s[size][-1],
             )
+    largest = max(size for size, _ in config.resolve_sizes)
     for size, count in config.resolve_sizes:
         note = f"{count} challenges per run"
+        target = under(50, "< 50 ms")
+        if size == largest and backend.name == "postgres":
+            # issue 10: < 20 ms at 1,000,000 winners on PostgreSQL (< 50 ms on SQLite)
+            target = under(20, "< 20 ms")
         result.rows.append(row(RESOLVE, backend.name, f"{size:,} winners: p50", "ms", p50s[size]))
         result.rows.append(
-            row(
-                RESOLVE,
-                backend.name,
-                f"{size:,} winners: p99",
-                "ms",
-                p99s[size],
-                under(50, "< 50 ms"),
-                note,
-            )
+            row(RESOLVE, backend.name, f"{size:,} winners: p99", "ms", p99s[size], target, note)
         )
     result.notes.append(
         f"{backend.name}: the background job ({config.background_winners:,} winners) was still"
@@ -183,11 +148,11 @@ def _time_to_paid_run(backend: Backend, data: LatencyData, log_dir: Path) -> lis
     url = backend.copy(data.url)
     samples = []
     try:
-        with serve(url, log_dir, worker=True) as client:
+        with service(url, log_dir, worker_processes=0) as client:
             for challenge_id in data.small:
                 started = time.perf_counter()
                 job_id, _ = resolve_http(client, challenge_id)
-                wait_for_job(client, job_id, _completed, timeout=60, step=0.005)
+                wait_for_job(client, job_id, completed, timeout=60, step=0.005)
                 samples.append((time.perf_counter() - started) * 1000)
     finally:
         backend.drop(url)
@@ -216,7 +181,7 @@ def measure_time_to_paid(
                 f"{what}: p99",
                 "ms",
                 p99s,
-                under(1000, "< 1,000 ms"),
+                under(100, "< 100 ms"),
                 note,
             ),
         ]

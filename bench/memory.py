@@ -1,4 +1,4 @@
-"""Section 5: peak RSS of a `payouts worker --once` process paying a small and a large job.
+"""Section 6: peak RSS of a `payouts worker --once` process paying a small and a large job.
 The kernel's ru_maxrss for that one child (os.wait4), so no other process is counted."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from bench.restarts import surviving_restarts
 from bench.results import SectionResult, at_most, row
 
 log = logging.getLogger("bench")
-SECTION = "5. Memory"
+SECTION = "6. Memory"
 
 
 def peak_rss_of_worker(url: str, challenge_id: int, log_path: Path) -> float:

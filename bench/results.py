@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -47,9 +48,16 @@ class Row:
     note: str = ""
 
     @property
+    def measured(self) -> bool:
+        """False for a row that could not be measured (its note says why)."""
+        return self.spread.runs > 0
+
+    @property
     def verdict(self) -> str:
         if self.target is None:
             return ""
+        if not self.measured:
+            return "N/A"
         return "PASS" if self.target.met(self.spread.median) else "MISS"
 
 
@@ -63,6 +71,13 @@ def row(
     note: str = "",
 ) -> Row:
     return Row(section, backend, what, unit, Spread.of(values), target, note)
+
+
+def not_measured(
+    section: str, backend: str, what: str, unit: str, target: Target | None, why: str
+) -> Row:
+    """A row for a figure this build cannot give (e.g. an API it does not have yet)."""
+    return Row(section, backend, what, unit, Spread(math.nan, math.nan, math.nan, 0), target, why)
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""Section 6 (PostgreSQL): throughput with 1, 2 and 4 `payouts worker` processes on one job,
-and a check of what several `payouts worker --once` processes do together."""
+"""Section 7 (PostgreSQL): throughput with 1, 2 and 4 `payouts worker` processes on one job,
+and a check of what several `payouts worker --once` processes do together. (Issue 10's
+rate targets for 1 and 2 processes are in section 1, measured through the HTTP API.)"""
 
 from __future__ import annotations
 
@@ -9,31 +10,19 @@ from pathlib import Path
 
 from bench.config import BenchConfig
 from bench.data import DataSets, check_paid, job_state, opened, resolve
-from bench.processes import PayoutsProcess, workers
+from bench.processes import stop_all, wait_idle, workers
 from bench.restarts import surviving_restarts
-from bench.results import SectionResult, at_least, row
+from bench.results import SectionResult, row
 
 log = logging.getLogger("bench")
-SECTION = "6. Scale-out"
-ISSUE_3_TARGET = 60_000  # winners/s with 2 workers at 1,000,000 winners (issue 3)
-
-
-def _wait_started(processes: list[PayoutsProcess], log_paths: list[Path]) -> None:
-    """Until every worker has logged its start (it is then listening for work)."""
-    deadline = time.monotonic() + 60
-    while not all("started" in path.read_text(errors="replace") for path in log_paths):
-        if any(p.process.poll() is not None for p in processes):
-            raise RuntimeError(f"a worker exited early; see {log_paths}")
-        if time.monotonic() > deadline:
-            raise TimeoutError("workers did not start")
-        time.sleep(0.05)
+SECTION = "7. Scale-out"
 
 
 def pay_with_processes(url: str, challenge_id: int, count: int, batch: int, log_dir: Path) -> float:
-    """Seconds from resolve to completed with `count` worker processes already waiting."""
+    """Seconds from resolve to completed with `count` worker processes started and idle."""
     started = workers(url, log_dir, count, batch_size=batch)
     try:
-        _wait_started(started, [p.log_path for p in started])
+        wait_idle(started)
         with opened(url) as db:
             resolved = resolve(db, challenge_id)
             while job_state(db, resolved.job_id)[0] != "completed":
@@ -41,8 +30,7 @@ def pay_with_processes(url: str, challenge_id: int, count: int, batch: int, log_
             seconds = time.perf_counter() - resolved.started
             check_paid(db, resolved.job_id)
     finally:
-        for process in started:
-            process.stop()
+        stop_all(started)
     return seconds
 
 
@@ -60,8 +48,7 @@ def check_once_together(url: str, challenge_id: int, count: int, batch: int, log
                         exits[index] = (time.perf_counter() - started, job_state(db, job_id)[0])
                 time.sleep(0.05)
         finally:
-            for process in processes:
-                process.stop()
+            stop_all(processes)
         status, processed, total = job_state(db, job_id)
     early = sum(1 for _, job_status in exits.values() if job_status != "completed")
     codes = sorted({p.process.returncode for p in processes})
@@ -97,9 +84,6 @@ def run(data: DataSets, config: BenchConfig, log_dir: Path) -> SectionResult:
             )
     result = SectionResult()
     for count, values in rates.items():
-        target = None
-        if count == 2 and winners >= 1_000_000:
-            target = at_least(ISSUE_3_TARGET, "≥ 60,000/s (issue 3)")
         result.rows.append(
             row(
                 SECTION,
@@ -107,7 +91,6 @@ def run(data: DataSets, config: BenchConfig, log_dir: Path) -> SectionResult:
                 f"{winners:,} winners, {count} worker process(es), batch {batch:,}",
                 "winners/s",
                 values,
-                target,
             )
         )
 

@@ -1,10 +1,13 @@
-"""The seed's design as a baseline: every 5 minutes take the next 500 pending entries, then
-pay each winner in its own database transaction (read the balance, write it back, insert the
-ledger row, mark the entry, bump the job's progress).
+"""The seed's design as a baseline: at resolve time, one pending entry per winner with its
+final amount; then every 5 minutes take the next 500 pending entries and pay each winner in
+its own database transaction (read the balance, write it back, insert the ledger row, mark
+the entry, bump the job's progress).
 
-Written against payouts' tables and transactions (`Database.write()`: BEGIN IMMEDIATE on
-SQLite, READ COMMITTED plus a row lock on PostgreSQL) so only the paying differs. The
-5-minute sweep is left out: batches follow each other at once.
+Self-contained SQL against payouts' tables (nothing of payouts' engine): the entries are
+made by one INSERT ... SELECT from the stakes after the plan (bench/shares.py, the same
+shares the floor pays), and the transactions are payouts' `Database.write()` (BEGIN
+IMMEDIATE on SQLite, READ COMMITTED plus a row lock on PostgreSQL) so only the paying
+differs. The 5-minute sweep is left out: batches follow each other at once.
 """
 
 from __future__ import annotations
@@ -13,12 +16,11 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Uuid, bindparam, insert, select, text, update
 
-from bench.jobs import load_job, materialise_like_payouts
-from payouts.clock import utcnow
+from bench.jobs import LEDGER_TYPE, book_fee, load_job, now
+from bench.shares import cutoff_params, find_cutoff, share_params, shares_select
 from payouts.storage.database import Database
-from payouts.storage.queue import LEDGER_TYPE, book_platform_fee
 from payouts.storage.tables import payout_entries, payout_jobs, transactions, users
 
 
@@ -33,13 +35,30 @@ class SeedTiming:
         return self.materialise_seconds + winners * self.paying_seconds / self.paid
 
 
-def pay_like_the_seed(
-    db: Database, job_id: uuid.UUID, batch_size: int, sample: int, chunk: int
-) -> SeedTiming:
-    """Materialise as payouts does, then pay up to `sample` winners the seed's way; the job
-    is completed (and its fee booked) only when the sample covers every winner."""
+def materialise_pending(db: Database, job_id: uuid.UUID) -> None:
+    """The seed's resolve-time step: every winner's pending entry, with its amount."""
+    job = load_job(db, job_id)
+    with db.read() as conn:
+        cutoff = find_cutoff(conn, job)
+    with db.write() as conn:
+        shares = shares_select(conn.dialect.name, cutoff, after_user=False, limit=False)
+        conn.execute(
+            text(
+                "INSERT INTO payout_entries (job_id, user_id, amount, status, attempts, created_at)"
+                f" SELECT :job_id, user_id, amount, 'pending', 0, :now FROM ({shares}) AS shares"
+            ).bindparams(
+                bindparam("job_id", type_=Uuid),
+                bindparam("now", type_=payout_jobs.c.created_at.type),
+            ),
+            {**share_params(job), **cutoff_params(cutoff), "job_id": job.id, "now": now()},
+        )
+
+
+def pay_like_the_seed(db: Database, job_id: uuid.UUID, batch_size: int, sample: int) -> SeedTiming:
+    """Materialise, then pay up to `sample` winners the seed's way; the job is completed
+    (and its fee booked) only when the sample covers every winner."""
     started = time.perf_counter()
-    materialise_like_payouts(db, job_id, chunk)
+    materialise_pending(db, job_id)
     materialised = time.perf_counter()
     job = load_job(db, job_id)
     ledger_type = LEDGER_TYPE[job.kind]
@@ -77,7 +96,7 @@ def _pay_one(
     balance = conn.execute(
         select(users.c.balance).where(users.c.id == user_id).with_for_update()
     ).scalar_one()
-    now = utcnow()
+    at = now()
     conn.execute(update(users).where(users.c.id == user_id).values(balance=balance + amount))
     conn.execute(
         insert(transactions).values(
@@ -86,13 +105,13 @@ def _pay_one(
             amount=amount,
             challenge_id=challenge_id,
             payout_entry_id=entry_id,
-            created_at=now,
+            created_at=at,
         )
     )
     conn.execute(
         update(payout_entries)
         .where(payout_entries.c.id == entry_id)
-        .values(status="completed", processed_at=now, attempts=payout_entries.c.attempts + 1)
+        .values(status="completed", processed_at=at, attempts=payout_entries.c.attempts + 1)
     )
     j = payout_jobs.c
     conn.execute(
@@ -103,13 +122,12 @@ def _pay_one(
 
 
 def _complete(conn: Connection, job_id: uuid.UUID, challenge_id: int) -> None:
-    now = utcnow()
+    at = now()
     j = payout_jobs.c
     fee = conn.execute(
         update(payout_jobs)
         .where(j.id == job_id)
-        .values(status="completed", completed_at=now)
+        .values(status="completed", completed_at=at)
         .returning(j.platform_fee)
     ).scalar_one()
-    if fee:
-        book_platform_fee(conn, challenge_id, int(fee), now)
+    book_fee(conn, challenge_id, int(fee), at)
