@@ -11,6 +11,7 @@ from typing import Any
 import payouts
 from bench.data import DataSets, check_paid, opened, resolve
 from payouts.config import Settings
+from payouts.storage import slices
 from payouts.worker.loop import PayoutWorker
 from payouts.worker.wakeup import LocalWakeup
 
@@ -21,9 +22,7 @@ DRIVER_CALLS = {"do_execute", "do_executemany", "do_commit"}
 WRAPPERS = {
     "worker.loop.run_until_idle",
     "worker.loop.run_round",
-    "worker.loop.advance",
-    "worker.loop._pay_batch",
-    "storage.queue.pay_batch",
+    "storage.slices.pay_next_slice",
 }
 
 
@@ -123,11 +122,31 @@ def _walk(frame: Any, open_names: set[str], totals: dict[str, list[float]]) -> N
 
 
 def explain_postgres_batch(data: DataSets, winners: int, batch: int) -> str | None:
-    """EXPLAIN ANALYZE of payouts' PostgreSQL batch statement on its first batch.
-
-    TODO(lead): a no-op for now. It materialised the job's entries with the engine's own
-    queue functions (storage/queue.py: compute_cutoff, lock_for_materialising,
-    materialise_chunk) and explained the private `_PAY_BATCH_POSTGRES`, all of which the
-    worker rewrite removes; point it at the new engine's batch statement, or drop it."""
-    del data, winners, batch
-    return None
+    """EXPLAIN (ANALYZE, BUFFERS, WAL) of payouts' PostgreSQL slice statement, on a slice
+    in the middle of a job the worker has planned and started paying (rolled back)."""
+    if data.backend.name != "postgres":
+        return None
+    data_url, challenge_id = data.demo(winners)
+    url = data.backend.copy(data_url)
+    try:
+        with opened(url) as db:
+            resolve(db, challenge_id)
+            worker = PayoutWorker(db, worker_settings(url, batch), LocalWakeup())
+            for _ in range(6):  # plan, then a few slices: warm caches and prepared plans
+                worker.run_round()
+            with db.engine.connect() as conn:
+                statement = slices.PAY_SLICE_POSTGRES.compile(dialect=conn.dialect)
+                slice_id = conn.exec_driver_sql(
+                    "SELECT id FROM payout_slices ORDER BY seq, id LIMIT 1"
+                ).scalar_one()
+                plan = conn.exec_driver_sql(
+                    f"EXPLAIN (ANALYZE, BUFFERS, WAL) {statement}", {"slice_id": slice_id}
+                ).scalars()
+                text = "\n".join(plan)
+                conn.rollback()
+    finally:
+        data.backend.drop(url)
+    return (
+        f"EXPLAIN ANALYZE of payouts' PostgreSQL slice statement (storage/slices.py),"
+        f" {winners:,} winners, batch {batch:,}:\n\n```\n{text}\n```"
+    )

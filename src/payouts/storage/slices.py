@@ -52,7 +52,7 @@ def pay_slice(conn: Connection, claimed: ClaimedSlice) -> JobBatch:
 
 
 def _pay_slice_postgres(conn: Connection, slice_id: int | None) -> JobBatch | None:
-    row = conn.execute(_PAY_SLICE_POSTGRES, {"slice_id": slice_id}).first()
+    row = conn.execute(PAY_SLICE_POSTGRES, {"slice_id": slice_id}).first()
     return None if row is None else explain_failures(conn, [JobBatch.from_row(row)])[0]
 
 
@@ -117,7 +117,7 @@ def claim_slice(conn: Connection) -> ClaimedSlice | None:
 # re-checks `status = 'active'` under the lock: a user frozen meanwhile is not credited.
 # The job's counters are updated last, under its row lock, so concurrent slices of one job
 # add up exactly.
-_PAY_SLICE_POSTGRES = sql("""
+PAY_SLICE_POSTGRES = sql("""
 WITH slice AS (
     SELECT id, job_id, first_user_id, last_user_id FROM payout_slices
     WHERE id = COALESCE(CAST(:slice_id AS bigint),
