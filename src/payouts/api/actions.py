@@ -123,7 +123,7 @@ def _json(model: BaseModel) -> Any:
     return model.model_dump(mode="json", by_alias=True)
 
 
-def admin_action(request: Request, db: Db, principal: Admin) -> AdminAction:
+async def admin_action(request: Request, db: Db, principal: Admin) -> AdminAction:
     return AdminAction(request, db, principal)
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from starlette.concurrency import run_in_threadpool
 
 from payouts.admin import cookie
 from payouts.config import Settings
@@ -46,17 +47,21 @@ class Principal:
     role: str
 
 
-def get_db(request: Request) -> Database:
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in the
+# thread pool, a thread hop per dependency per request.
+
+
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_wakeup(request: Request) -> LocalWakeup:
+async def get_wakeup(request: Request) -> LocalWakeup:
     wakeup: LocalWakeup = request.app.state.wakeup
     return wakeup
 
@@ -80,7 +85,7 @@ def token_role(token: str, db: Database, settings: Settings) -> str | None:
     return None if principal is None else principal.role
 
 
-def caller(request: Request, db: Db, settings: AppSettings) -> Principal:
+async def caller(request: Request, db: Db, settings: AppSettings) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
@@ -88,7 +93,7 @@ def caller(request: Request, db: Db, settings: AppSettings) -> Principal:
         scheme, token = "bearer", cookie.read_only_session_token(request) or ""
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing admin token: send 'Authorization: Bearer <token>'")
-    principal = token_principal(token, db, settings)
+    principal = await run_in_threadpool(token_principal, token, db, settings)
     if principal is None:
         raise Unauthorized("invalid or revoked admin token")
     request.state.principal = principal  # for the audit log, also when the role is refused
@@ -96,7 +101,7 @@ def caller(request: Request, db: Db, settings: AppSettings) -> Principal:
 
 
 def require(*roles: str) -> Callable[..., Principal]:
-    def check(principal: Annotated[Principal, Depends(caller)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(caller)]) -> Principal:
         if principal.role not in roles:
             raise Forbidden(f"a {principal.role} token may not do this")
         return principal
