@@ -81,6 +81,46 @@ def test_missing_wrong_and_revoked_tokens_are_unauthorized(settings, db):
         assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
 
 
+def test_a_token_revoked_after_writes_is_refused_at_once(settings, db):
+    """Write requests take a stored token seen live before on trust and check it again in
+    their own transaction: a revoke (here from outside the server, as the CLI does) ends
+    it for the very next request, with and without an Idempotency-Key."""
+    token = new_token(db, "night-ops", "admin")
+    with db.write() as conn:
+        first = challenges.create_challenge(conn, "a", 500)["id"]
+    with api_client(settings, db) as client:
+        made = client.post(
+            "/api/admin/users", headers=bearer(token), json={"username": "u1", "balance": 1}
+        )
+        assert made.status_code == 201  # the token is now known live to the server
+        with db.write() as conn:
+            tokens.revoke_token(conn, "night-ops")
+        refused = [
+            client.post(
+                "/api/admin/users", headers=bearer(token), json={"username": "u2", "balance": 1}
+            ),
+            client.post(
+                f"/api/admin/challenges/{first}/result",
+                headers={**bearer(token), "Idempotency-Key": "after-revoke"},
+                json={"result": "draw"},
+            ),
+        ]
+    for response in refused:
+        assert response.status_code == 401, response.text
+        assert response.json()["message"] == "invalid or revoked admin token"
+    rows = audit_rows(db)
+    assert [(r["actor"], r["action"], r["status_code"]) for r in rows] == [
+        ("night-ops", "create_user", 201),
+        ("unauthenticated", "create_user", 401),
+        ("unauthenticated", "resolve_challenge", 401),
+    ]
+    with db.read() as conn:  # nothing changed, and the key was not taken
+        assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 1
+        assert conn.execute(text("SELECT count(*) FROM idempotency_keys")).scalar_one() == 0
+        statuses = conn.execute(text("SELECT DISTINCT status FROM challenges")).scalars().all()
+        assert statuses == ["open"]
+
+
 def test_tokens_are_stored_hashed(db):
     token = new_token(db, "ops", "admin")
     with db.read() as conn:

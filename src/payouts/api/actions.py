@@ -1,5 +1,9 @@
 """State-changing admin requests: one transaction that also writes the audit row, and, for
-requests that carry an Idempotency-Key, the stored first response that replays answer with."""
+requests that carry an Idempotency-Key, the stored first response that replays answer with.
+
+The transaction is the only one the request opens: a stored token taken on trust by the
+`writer` dependency is checked in it first, then the key is claimed, the work is done, and
+the response and the audit row are written, all in one commit."""
 
 from __future__ import annotations
 
@@ -13,9 +17,9 @@ from pydantic import BaseModel
 from sqlalchemy import Connection
 
 from payouts.api.audit import client_of, describe
-from payouts.api.deps import Admin, Db, Principal, status_of
+from payouts.api.deps import Admin, Db, LiveTokens, Principal, Unauthorized, status_of
 from payouts.domain.errors import Conflict, InvalidInput, PayoutsError
-from payouts.services import audit, idempotency
+from payouts.services import audit, idempotency, tokens
 from payouts.storage.database import Database
 
 IdempotencyKey = Annotated[
@@ -42,6 +46,7 @@ class AdminAction:
         """The action's transaction; its audit row (with `status`, by default the route's)
         goes into the same commit."""
         with self.db.write() as conn:
+            self._check_token(conn)
             yield conn
             self._record(conn, status or self.success_status, audit.OK)
         self._audited()
@@ -58,6 +63,7 @@ class AdminAction:
         request_line = f"{self.request.method} {self.request.url.path}"
         request_hash = idempotency.body_hash(_json(body))
         with self.db.write() as conn:
+            self._check_token(conn)
             stored = idempotency.claim(conn, key, request_line, request_hash)
             if stored is not None:
                 response = self._replay(conn, key, stored, request_line, request_hash)
@@ -102,6 +108,18 @@ class AdminAction:
     def success_status(self) -> int:
         route = self.request.scope.get("route")
         return getattr(route, "status_code", None) or 200
+
+    def _check_token(self, conn: Connection) -> None:
+        """A stored token taken on trust must still be live, as of this transaction."""
+        token_hash = self.principal.recheck
+        if token_hash is None:
+            return
+        found = tokens.identify_hash(conn, token_hash)
+        if found is None or found[1] != self.principal.role:
+            live: LiveTokens = self.request.app.state.live_tokens
+            live.forget(token_hash)
+            self.request.state.principal = None  # audited as unauthenticated, as a dead token
+            raise Unauthorized("invalid or revoked admin token")
 
     def _record(self, conn: Connection, status: int, outcome: str) -> None:
         action, target = describe(self.request.scope)
