@@ -7,12 +7,13 @@ the response and the audit row are written, all in one commit."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
@@ -59,7 +60,7 @@ class AdminAction:
         if key is None:
             with self.write() as conn:
                 result = act(conn)
-            return JSONResponse(_json(result), status_code=self.success_status)
+            return _response(_dumps(_json(result)), self.success_status)
         request_line = f"{self.request.method} {self.request.url.path}"
         request_hash = idempotency.body_hash(_json(body))
         with self.db.write() as conn:
@@ -74,7 +75,7 @@ class AdminAction:
 
     def _first(
         self, conn: Connection, key: str, act: Callable[[Connection], BaseModel]
-    ) -> JSONResponse:
+    ) -> Response:
         try:
             with conn.begin_nested():  # a refusal undoes the work but keeps the key
                 result = act(conn)
@@ -82,9 +83,10 @@ class AdminAction:
             status, payload, outcome = status_of(exc), {"message": exc.message}, exc.message
         else:
             status, payload, outcome = self.success_status, _json(result), audit.OK
-        idempotency.store(conn, key, status, payload)
+        text = _dumps(payload)  # once: the stored body is the body sent
+        idempotency.store_json(conn, key, status, text)
         self._record(conn, status, outcome)
-        return JSONResponse(payload, status_code=status)
+        return _response(text, status)
 
     def _replay(
         self,
@@ -93,7 +95,7 @@ class AdminAction:
         stored: idempotency.StoredResponse,
         request_line: str,
         request_hash: str,
-    ) -> JSONResponse:
+    ) -> Response:
         if stored.request != request_line or stored.body_hash != request_hash:
             raise InvalidInput(
                 f"Idempotency-Key {key!r} was already used for a different request"
@@ -102,7 +104,7 @@ class AdminAction:
         if stored.status is None:
             raise Conflict(f"a request with Idempotency-Key {key!r} is still in progress")
         self._record(conn, stored.status, audit.REPLAYED)
-        return JSONResponse(stored.body, stored.status, headers={REPLAY_HEADER: "true"})
+        return _response(_dumps(stored.body), stored.status, {REPLAY_HEADER: "true"})
 
     @property
     def success_status(self) -> int:
@@ -139,6 +141,15 @@ class AdminAction:
 
 def _json(model: BaseModel) -> Any:
     return model.model_dump(mode="json", by_alias=True)
+
+
+def _dumps(payload: Any) -> str:
+    # What JSONResponse would send.
+    return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _response(text: str, status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(text.encode(), status, headers, media_type="application/json")
 
 
 async def admin_action(request: Request, db: Db, principal: Admin) -> AdminAction:
