@@ -35,7 +35,7 @@ def test_viewer_reads_but_every_state_changing_route_is_forbidden(settings, db):
     staked_challenge(db, [100], [100])  # challenge 1 and users 1 and 2 exist
     writes = _routes(settings, db, {"POST", "PUT", "PATCH", "DELETE"})
     reads = _routes(settings, db, {"GET"})
-    assert len(writes) == 8
+    assert len(writes) == 9
     with api_client(settings, db) as client:
         for method, path, _ in writes:
             response = client.request(method, path, headers=bearer(viewer), json={})
@@ -87,7 +87,7 @@ def test_a_token_revoked_after_writes_is_refused_at_once(settings, db):
     it for the very next request, with and without an Idempotency-Key."""
     token = new_token(db, "night-ops", "admin")
     with db.write() as conn:
-        first = challenges.create_challenge(conn, "a", 500)["id"]
+        first, second = (challenges.create_challenge(conn, t, 500)["id"] for t in "ab")
     with api_client(settings, db) as client:
         made = client.post(
             "/api/admin/users", headers=bearer(token), json={"username": "u1", "balance": 1}
@@ -104,6 +104,11 @@ def test_a_token_revoked_after_writes_is_refused_at_once(settings, db):
                 headers={**bearer(token), "Idempotency-Key": "after-revoke"},
                 json={"result": "draw"},
             ),
+            client.post(
+                "/api/admin/challenges/results",
+                headers=bearer(token),
+                json={"results": [{"challengeId": second, "result": "draw"}]},
+            ),
         ]
     for response in refused:
         assert response.status_code == 401, response.text
@@ -113,6 +118,7 @@ def test_a_token_revoked_after_writes_is_refused_at_once(settings, db):
         ("night-ops", "create_user", 201),
         ("unauthenticated", "create_user", 401),
         ("unauthenticated", "resolve_challenge", 401),
+        ("unauthenticated", "resolve_challenges", 401),
     ]
     with db.read() as conn:  # nothing changed, and the key was not taken
         assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 1

@@ -8,8 +8,9 @@ the response and the audit row are written, all in one commit."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -36,6 +37,15 @@ IdempotencyKey = Annotated[
 REPLAY_HEADER = "Idempotent-Replayed"
 
 
+@dataclass(frozen=True, slots=True)
+class AuditAs:
+    """A bulk request audited as the single actions it stands for: when it succeeds (or a
+    success is replayed), one row per target under `action` instead of one for the route."""
+
+    action: str
+    targets: Sequence[str]
+
+
 class AdminAction:
     def __init__(self, request: Request, db: Database, principal: Principal) -> None:
         self.request = request
@@ -43,22 +53,28 @@ class AdminAction:
         self.principal = principal
 
     @contextmanager
-    def write(self, status: int | None = None) -> Iterator[Connection]:
+    def write(
+        self, status: int | None = None, audit_as: AuditAs | None = None
+    ) -> Iterator[Connection]:
         """The action's transaction; its audit row (with `status`, by default the route's)
         goes into the same commit."""
         with self.db.write() as conn:
             self._check_token(conn)
             yield conn
-            self._record(conn, status or self.success_status, audit.OK)
+            self._audit(conn, status or self.success_status, audit.OK, audit_as)
         self._audited()
 
     def once(
-        self, key: str | None, body: BaseModel, act: Callable[[Connection], BaseModel]
+        self,
+        key: str | None,
+        body: BaseModel,
+        act: Callable[[Connection], BaseModel],
+        audit_as: AuditAs | None = None,
     ) -> Response:
         """Run `act` in the action's transaction. With a key, the first response is stored in
         that transaction; a retry with the same key and body gets it back and changes nothing."""
         if key is None:
-            with self.write() as conn:
+            with self.write(audit_as=audit_as) as conn:
                 result = act(conn)
             return _response(_dumps(_json(result)), self.success_status)
         request_line = f"{self.request.method} {self.request.url.path}"
@@ -67,25 +83,30 @@ class AdminAction:
             self._check_token(conn)
             stored = idempotency.claim(conn, key, request_line, request_hash)
             if stored is not None:
-                response = self._replay(conn, key, stored, request_line, request_hash)
+                response = self._replay(conn, key, stored, request_line, request_hash, audit_as)
             else:
-                response = self._first(conn, key, act)
+                response = self._first(conn, key, act, audit_as)
         self._audited()
         return response
 
     def _first(
-        self, conn: Connection, key: str, act: Callable[[Connection], BaseModel]
+        self,
+        conn: Connection,
+        key: str,
+        act: Callable[[Connection], BaseModel],
+        audit_as: AuditAs | None,
     ) -> Response:
         try:
             with conn.begin_nested():  # a refusal undoes the work but keeps the key
                 result = act(conn)
         except PayoutsError as exc:
             status, payload, outcome = status_of(exc), {"message": exc.message}, exc.message
+            audit_as = None  # a refusal is one row for the request, as without a key
         else:
             status, payload, outcome = self.success_status, _json(result), audit.OK
         text = _dumps(payload)  # once: the stored body is the body sent
         idempotency.store_json(conn, key, status, text)
-        self._record(conn, status, outcome)
+        self._audit(conn, status, outcome, audit_as)
         return _response(text, status)
 
     def _replay(
@@ -95,6 +116,7 @@ class AdminAction:
         stored: idempotency.StoredResponse,
         request_line: str,
         request_hash: str,
+        audit_as: AuditAs | None,
     ) -> Response:
         if stored.request != request_line or stored.body_hash != request_hash:
             raise InvalidInput(
@@ -103,7 +125,8 @@ class AdminAction:
             )
         if stored.status is None:
             raise Conflict(f"a request with Idempotency-Key {key!r} is still in progress")
-        self._record(conn, stored.status, audit.REPLAYED)
+        succeeded = stored.status < 400
+        self._audit(conn, stored.status, audit.REPLAYED, audit_as if succeeded else None)
         return _response(_dumps(stored.body), stored.status, {REPLAY_HEADER: "true"})
 
     @property
@@ -123,16 +146,26 @@ class AdminAction:
             self.request.state.principal = None  # audited as unauthenticated, as a dead token
             raise Unauthorized("invalid or revoked admin token")
 
-    def _record(self, conn: Connection, status: int, outcome: str) -> None:
-        action, target = describe(self.request.scope)
-        audit.record(
+    def _audit(self, conn: Connection, status: int, outcome: str, audit_as: AuditAs | None) -> None:
+        if audit_as is None:
+            action, target = describe(self.request.scope)
+            targets: Sequence[str | None] = [target]
+        else:
+            action, targets = audit_as.action, audit_as.targets
+        client = client_of(self.request.scope)
+        audit.record_many(
             conn,
-            actor=self.principal.name,
-            action=action,
-            target=target,
-            client=client_of(self.request.scope),
-            status_code=status,
-            outcome=outcome,
+            [
+                audit.row(
+                    actor=self.principal.name,
+                    action=action,
+                    target=target,
+                    client=client,
+                    status_code=status,
+                    outcome=outcome,
+                )
+                for target in targets
+            ],
         )
 
     def _audited(self) -> None:

@@ -1,20 +1,22 @@
-"""Challenges: create, stake, resolve. Resolving is O(1): it writes one job row."""
+"""Challenges: create, stake, resolve (one, or many at once). Resolving is O(1) per
+challenge: it writes one job row."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import Connection, RowMapping, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, case, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from payouts.clock import utcnow
-from payouts.domain.errors import Conflict, NotFound
+from payouts.domain.errors import Conflict, InvalidInput, NotFound
 from payouts.domain.jobs import SideTotals, plan_job
 from payouts.domain.staking import Player, Position, StakeItem, StakePlan, plan_stakes
 from payouts.storage import queue
-from payouts.storage.tables import challenges, payout_jobs, stakes, transactions, users
+from payouts.storage.tables import RESULTS, challenges, payout_jobs, stakes, transactions, users
 
 
 def create_challenge(conn: Connection, title: str, fee_bps: int) -> RowMapping:
@@ -178,7 +180,23 @@ _RESOLVE_ONE = (
     .values(status="resolved", result=bindparam("result"), resolved_at=bindparam("resolved_at"))
     .returning(*challenges.c)
 )
+_RESOLVE_MANY = (
+    update(challenges)
+    .where(_c.id.in_(bindparam("ids", expanding=True)), _c.status == "open")
+    .values(
+        status="resolved",
+        # no ELSE: a challenge in none of the lists would get no result, which the
+        # resolved_has_result check refuses
+        result=case(
+            *((_c.id.in_(bindparam(result, expanding=True)), result) for result in RESULTS)
+        ),
+        resolved_at=bindparam("resolved_at"),
+    )
+    .returning(*challenges.c)
+)
 _INSERT_JOB = insert(payout_jobs)
+MAX_RESULTS = 1000  # challenges resolved by one resolve_many
+_MAX_ID = 2**31 - 1  # challenges.id is an INTEGER: a larger id names no challenge
 
 
 def resolve(conn: Connection, challenge_id: int, result: str) -> Resolution:
@@ -194,16 +212,88 @@ def resolve(conn: Connection, challenge_id: int, result: str) -> Resolution:
     if challenge is None:
         existing = get_challenge(conn, challenge_id)
         raise Conflict(f"challenge {challenge_id} is already resolved ({existing['result']})")
-    plan = plan_job(result, side_totals(challenge), challenge["platform_fee_bps"])
-    if plan is None:
-        return Resolution(challenge, None, None)
-    job_id = uuid.uuid4()
-    try:
-        conn.execute(
-            _INSERT_JOB,
+    (resolution,) = _queue_jobs(conn, [challenge], now)
+    return resolution
+
+
+def resolve_many(
+    conn: Connection,
+    items: Sequence[tuple[int, str]],
+    name: Callable[[int], str] = lambda index: f"results[{index}]",
+) -> list[Resolution]:
+    """Resolve every (challenge id, result) and queue their jobs, set-based, in the caller's
+    transaction: one UPDATE of the challenges, one INSERT of the jobs. All or nothing: the
+    first bad item (`name(index)` names it) raises InvalidInput (a bad result, an unknown or
+    repeated challenge) or Conflict (a challenge already resolved), and the caller rolls
+    back. Returns the resolutions in the order of `items`."""
+    if not 1 <= len(items) <= MAX_RESULTS:
+        raise InvalidInput(f"resolve 1 to {MAX_RESULTS} challenges at a time, not {len(items)}")
+    first_seen: dict[int, int] = {}
+    by_result: dict[str, list[int]] = {result: [] for result in RESULTS}
+    for index, (challenge_id, result) in enumerate(items):
+        if result not in by_result:
+            raise InvalidInput(f"{name(index)}: result must be one of {', '.join(RESULTS)}")
+        if not 1 <= challenge_id <= _MAX_ID:
+            raise InvalidInput(f"{name(index)}: challenge {challenge_id} not found")
+        if challenge_id in first_seen:
+            raise InvalidInput(
+                f"{name(index)}: challenge {challenge_id} is already listed"
+                f" ({name(first_seen[challenge_id])})"
+            )
+        first_seen[challenge_id] = index
+        by_result[result].append(challenge_id)
+    now = utcnow()
+    resolved = {
+        row["id"]: row
+        for row in conn.execute(
+            _RESOLVE_MANY, {"ids": list(first_seen), "resolved_at": now, **by_result}
+        ).mappings()
+    }
+    if len(resolved) < len(items):
+        _refuse_unresolvable(conn, items, resolved, name)
+    return _queue_jobs(conn, [resolved[challenge_id] for challenge_id, _ in items], now)
+
+
+def _refuse_unresolvable(
+    conn: Connection,
+    items: Sequence[tuple[int, str]],
+    resolved: Mapping[int, RowMapping],
+    name: Callable[[int], str],
+) -> None:
+    """Raise for the first item the UPDATE did not resolve: unknown, or resolved before."""
+    missing = [challenge_id for challenge_id, _ in items if challenge_id not in resolved]
+    results = {
+        row.id: row.result
+        for row in conn.execute(select(_c.id, _c.result).where(_c.id.in_(missing)))
+    }
+    for index, (challenge_id, _) in enumerate(items):
+        if challenge_id in resolved:
+            continue
+        if challenge_id not in results:
+            raise InvalidInput(f"{name(index)}: challenge {challenge_id} not found")
+        raise Conflict(
+            f"challenge {challenge_id} ({name(index)}) is already resolved"
+            f" ({results[challenge_id]})"
+        )
+
+
+def _queue_jobs(
+    conn: Connection, resolved: Sequence[RowMapping], now: datetime
+) -> list[Resolution]:
+    """The one job each resolved challenge owes (none when nobody staked), in one INSERT;
+    the workers wake when the transaction commits."""
+    resolutions = []
+    rows = []
+    for challenge in resolved:
+        plan = plan_job(challenge["result"], side_totals(challenge), challenge["platform_fee_bps"])
+        if plan is None:
+            resolutions.append(Resolution(challenge, None, None))
+            continue
+        job_id = uuid.uuid4()
+        rows.append(
             {
                 "id": job_id,
-                "challenge_id": challenge_id,
+                "challenge_id": challenge["id"],
                 "kind": plan.kind,
                 "status": "queued",
                 "total_winners": plan.total_winners,
@@ -213,9 +303,18 @@ def resolve(conn: Connection, challenge_id: int, result: str) -> Resolution:
                 "winning_side": plan.winning_side,
                 "winning_total": plan.winning_total,
                 "created_at": now,
-            },
+            }
         )
+        resolutions.append(Resolution(challenge, job_id, plan.kind))
+    if not rows:
+        return resolutions
+    try:
+        if len(rows) == 1:
+            conn.execute(_INSERT_JOB, rows[0])
+        else:
+            conn.execute(insert(payout_jobs).values(rows))
     except IntegrityError as exc:  # the UNIQUE challenge_id: another resolve won the race
-        raise Conflict(f"challenge {challenge_id} is already resolved") from exc
+        which = ", ".join(str(row["challenge_id"]) for row in rows[:5])
+        raise Conflict(f"challenge {which} is already resolved") from exc
     queue.announce_work(conn)
-    return Resolution(challenge, job_id, plan.kind)
+    return resolutions
