@@ -142,9 +142,10 @@ async def caller(request: Request, db: Db, settings: AppSettings) -> Principal:
     return principal
 
 
-async def writer(request: Request, db: Db, settings: AppSettings) -> Principal:
-    """The caller of a write route. A stored admin token seen live before is taken on trust
-    here and checked again in the action's transaction (Principal.recheck)."""
+async def writer(request: Request, db: Database, settings: Settings) -> Principal:
+    """The caller of a write route (see actions.admin_action). A stored admin token seen live
+    before is taken on trust here and checked again in the action's transaction
+    (Principal.recheck)."""
     token = presented_token(request)
     if is_env_token(token, settings):
         principal = Principal(ENV_TOKEN_NAME, "admin")
@@ -167,24 +168,18 @@ async def writer(request: Request, db: Db, settings: AppSettings) -> Principal:
 
 def require(*roles: str) -> Callable[..., Any]:
     async def check(principal: Annotated[Principal, Depends(caller)]) -> Principal:
-        return _allowed(principal, roles)
+        return allowed(principal, *roles)
 
     return check
 
 
-async def admin_writer(principal: Annotated[Principal, Depends(writer)]) -> Principal:
-    return _allowed(principal, ("admin",))
-
-
-def _allowed(principal: Principal, roles: tuple[str, ...]) -> Principal:
+def allowed(principal: Principal, *roles: str) -> Principal:
     if principal.role not in roles:
         raise Forbidden(f"a {principal.role} token may not do this")
     return principal
 
 
 Reader = Annotated[Principal, Depends(require("admin", "viewer"))]
-# Write routes: only through AdminAction, whose transaction checks a token taken on trust.
-Admin = Annotated[Principal, Depends(admin_writer)]
 
 
 # Path ids are strings so that a malformed one is a 404 (it names nothing), not a 422.

@@ -16,7 +16,6 @@ from payouts.api.deps import (
     JobIdPath,
     Reader,
     UserIdPath,
-    Wake,
     parse_id,
     parse_uuid,
 )
@@ -120,7 +119,6 @@ def resolve_challenge(
     challenge_id: ChallengeIdPath,
     body: ResultIn,
     action: AdminWrite,
-    wake: Wake,
     key: IdempotencyKey = None,
 ) -> Response:
     cid = parse_id(challenge_id, "challenge")
@@ -129,13 +127,13 @@ def resolve_challenge(
         return ResolutionOut.of(challenges.resolve(conn, cid, body.result))
 
     response = action.once(key, body, resolve)
-    wake.notify()
+    action.wake.notify()
     return response
 
 
 @router.post("/challenges/results", response_model=ResolutionsOut)
 def resolve_challenges(
-    body: NewResults, action: AdminWrite, wake: Wake, key: IdempotencyKey = None
+    body: NewResults, action: AdminWrite, key: IdempotencyKey = None
 ) -> Response:
     """Resolve 1 to 1,000 challenges in one transaction, all or nothing: each answer is the
     single resolve's, in request order. A bad item is a 422 that names it (`results[3]`), an
@@ -148,7 +146,7 @@ def resolve_challenges(
 
     each = AuditAs("resolve_challenge", [f"challenge_id={cid}" for cid, _ in items])
     response = action.once(key, body, resolve, audit_as=each)
-    wake.notify()
+    action.wake.notify()
     return response
 
 
@@ -174,18 +172,18 @@ def job_status(job_id: JobIdPath, db: Db, _: Reader) -> JobStatusOut:
 
 
 @router.post("/payout-jobs/{job_id}/trigger", status_code=status.HTTP_202_ACCEPTED)
-def trigger_job(job_id: JobIdPath, action: AdminWrite, wake: Wake) -> JobStatusOut:
+def trigger_job(job_id: JobIdPath, action: AdminWrite) -> JobStatusOut:
     with action.write() as conn:
         job = jobs.trigger(conn, parse_uuid(job_id, "payout job"))
-    wake.notify()
+    action.wake.notify()
     return JobStatusOut.of(job)
 
 
 @router.post("/payout-jobs/{job_id}/retry")
-def retry_job(job_id: JobIdPath, action: AdminWrite, wake: Wake) -> JobStatusOut:
+def retry_job(job_id: JobIdPath, action: AdminWrite) -> JobStatusOut:
     with action.write() as conn:
         job = jobs.retry(conn, parse_uuid(job_id, "payout job"))
-    wake.notify()
+    action.wake.notify()
     return JobStatusOut.of(job)
 
 
