@@ -31,11 +31,13 @@ def create_challenge(conn: Connection, title: str, fee_bps: int) -> RowMapping:
     )
 
 
+_CHALLENGE = select(challenges).where(challenges.c.id == bindparam("challenge"))
+_CHALLENGE_LOCKED = _CHALLENGE.with_for_update()
+
+
 def get_challenge(conn: Connection, challenge_id: int, *, lock: bool = False) -> RowMapping:
-    query = select(challenges).where(challenges.c.id == challenge_id)
-    if lock:
-        query = query.with_for_update()
-    challenge = conn.execute(query).mappings().first()
+    query = _CHALLENGE_LOCKED if lock else _CHALLENGE
+    challenge = conn.execute(query, {"challenge": challenge_id}).mappings().first()
     if challenge is None:
         raise NotFound(f"challenge {challenge_id} not found")
     return challenge
@@ -64,6 +66,42 @@ def _int_or_none(text: str) -> int | None:
     return int(text) if text.isdigit() and len(text) < 10 else None
 
 
+# The statements of placing stakes, built once (they run for every stake request).
+_PLAYERS = (
+    select(users.c.id, users.c.balance, users.c.status)
+    .where(users.c.id.in_(bindparam("user_ids", expanding=True)))
+    .order_by(users.c.id)
+    .with_for_update()  # in id order, so concurrent stakers never deadlock
+)
+_POSITIONS = select(stakes.c.user_id, stakes.c.side, stakes.c.amount).where(
+    stakes.c.challenge_id == bindparam("challenge"),
+    stakes.c.user_id.in_(bindparam("user_ids", expanding=True)),
+)
+_DEBIT = (
+    update(users)
+    .values(balance=users.c.balance - bindparam("debit"))
+    .where(users.c.id == bindparam("uid"))
+)
+_INSERT_STAKES = insert(stakes)
+_GROW_STAKE = (
+    update(stakes)
+    .values(amount=bindparam("amount"))
+    .where(stakes.c.challenge_id == bindparam("challenge"), stakes.c.user_id == bindparam("uid"))
+)
+_INSERT_LEDGER = insert(transactions)
+_ADD_TO_TOTALS = (
+    update(challenges)
+    .where(challenges.c.id == bindparam("challenge"))
+    .values(
+        challenger_stake_total=challenges.c.challenger_stake_total + bindparam("challenger_coins"),
+        challenged_stake_total=challenges.c.challenged_stake_total + bindparam("challenged_coins"),
+        challenger_count=challenges.c.challenger_count + bindparam("new_challengers"),
+        challenged_count=challenges.c.challenged_count + bindparam("new_challenged"),
+    )
+    .returning(*challenges.c)
+)
+
+
 def place_stakes(conn: Connection, challenge_id: int, items: Sequence[StakeItem]) -> RowMapping:
     """Debit and record every item, or nothing (InvalidInput names the first bad item)."""
     challenge = get_challenge(conn, challenge_id, lock=True)
@@ -72,37 +110,23 @@ def place_stakes(conn: Connection, challenge_id: int, items: Sequence[StakeItem]
     user_ids = sorted({item.user_id for item in items})
     players = {
         row.id: Player(balance=row.balance, active=row.status == "active")
-        for row in conn.execute(
-            select(users.c.id, users.c.balance, users.c.status)
-            .where(users.c.id.in_(user_ids))
-            .order_by(users.c.id)
-            .with_for_update()  # in id order, so concurrent stakers never deadlock
-        )
+        for row in conn.execute(_PLAYERS, {"user_ids": user_ids})
     }
     positions = {
         row.user_id: Position(row.side, row.amount)
-        for row in conn.execute(
-            select(stakes.c.user_id, stakes.c.side, stakes.c.amount).where(
-                stakes.c.challenge_id == challenge_id, stakes.c.user_id.in_(user_ids)
-            )
-        )
+        for row in conn.execute(_POSITIONS, {"challenge": challenge_id, "user_ids": user_ids})
     }
     pool_before = challenge["challenger_stake_total"] + challenge["challenged_stake_total"]
     plan = plan_stakes(items, players, positions, pool_before)
-    _write_stakes(conn, challenge_id, items, plan)
-    return get_challenge(conn, challenge_id)
+    return _write_stakes(conn, challenge_id, items, plan)
 
 
 def _write_stakes(
     conn: Connection, challenge_id: int, items: Sequence[StakeItem], plan: StakePlan
-) -> None:
+) -> RowMapping:
+    """Write the plan; returns the challenge with its new totals."""
     now = utcnow()
-    conn.execute(
-        update(users)
-        .values(balance=users.c.balance - bindparam("debit"))
-        .where(users.c.id == bindparam("uid")),
-        [{"uid": uid, "debit": debit} for uid, debit in plan.debits.items()],
-    )
+    conn.execute(_DEBIT, [{"uid": uid, "debit": debit} for uid, debit in plan.debits.items()])
     new = [
         {
             "challenge_id": challenge_id,
@@ -115,21 +139,16 @@ def _write_stakes(
         if uid in plan.new_users
     ]
     if new:
-        conn.execute(insert(stakes), new)
+        conn.execute(_INSERT_STAKES, new)
     grown = [
-        {"uid": uid, "amount": p.amount}
+        {"challenge": challenge_id, "uid": uid, "amount": p.amount}
         for uid, p in plan.positions.items()
         if uid not in plan.new_users
     ]
     if grown:
-        conn.execute(
-            update(stakes)
-            .values(amount=bindparam("amount"))
-            .where(stakes.c.challenge_id == challenge_id, stakes.c.user_id == bindparam("uid")),
-            grown,
-        )
+        conn.execute(_GROW_STAKE, grown)
     conn.execute(
-        insert(transactions),
+        _INSERT_LEDGER,
         [
             {
                 "user_id": item.user_id,
@@ -141,16 +160,19 @@ def _write_stakes(
             for item in items
         ],
     )
-    c = challenges.c
-    conn.execute(
-        update(challenges)
-        .where(c.id == challenge_id)
-        .values(
-            challenger_stake_total=c.challenger_stake_total + plan.side_amounts["challenger"],
-            challenged_stake_total=c.challenged_stake_total + plan.side_amounts["challenged"],
-            challenger_count=c.challenger_count + plan.side_new_counts["challenger"],
-            challenged_count=c.challenged_count + plan.side_new_counts["challenged"],
+    return (
+        conn.execute(
+            _ADD_TO_TOTALS,
+            {
+                "challenge": challenge_id,
+                "challenger_coins": plan.side_amounts["challenger"],
+                "challenged_coins": plan.side_amounts["challenged"],
+                "new_challengers": plan.side_new_counts["challenger"],
+                "new_challenged": plan.side_new_counts["challenged"],
+            },
         )
+        .mappings()
+        .one()
     )
 
 
