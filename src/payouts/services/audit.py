@@ -19,6 +19,9 @@ REPLAYED = "replayed"
 _MAX_OUTCOME = 1000
 _MAX_TARGET = 200
 _INSERT = insert(audit_log)  # built once: it runs in every audited request
+# Many rows in one multi-row INSERT from a cached template (SQLAlchemy's "insertmanyvalues",
+# which RETURNING turns on), instead of compiling a VALUES list of every row each time.
+_INSERT_MANY = insert(audit_log).returning(audit_log.c.id)
 
 
 def record(
@@ -72,7 +75,7 @@ def record_many(conn: Connection, rows: Sequence[dict[str, object]]) -> None:
     if len(rows) == 1:
         conn.execute(_INSERT, rows[0])
     elif rows:
-        conn.execute(insert(audit_log).values(list(rows)))
+        conn.execute(_INSERT_MANY, list(rows)).all()
 
 
 def recent(conn: Connection, *, limit: int, before_id: int | None = None) -> Sequence[RowMapping]:

@@ -217,6 +217,10 @@ _RESOLVE_MANY = (
     .returning(*challenges.c)
 )
 _INSERT_JOB = insert(payout_jobs)
+# Many rows: RETURNING makes SQLAlchemy send them as multi-row INSERT ... VALUES statements
+# ("insertmanyvalues": one for up to 1,000 rows) from a cached template, instead of
+# compiling a VALUES list of every row's parameters each time.
+_INSERT_JOBS = insert(payout_jobs).returning(payout_jobs.c.id)
 MAX_RESULTS = 1000  # challenges resolved by one resolve_many
 _MAX_ID = 2**31 - 1  # challenges.id is an INTEGER: a larger id names no challenge
 
@@ -334,7 +338,7 @@ def _queue_jobs(
         if len(rows) == 1:
             conn.execute(_INSERT_JOB, rows[0])
         else:
-            conn.execute(insert(payout_jobs).values(rows))
+            conn.execute(_INSERT_JOBS, rows).all()
     except IntegrityError as exc:  # the UNIQUE challenge_id: another resolve won the race
         which = ", ".join(str(row["challenge_id"]) for row in rows[:5])
         raise Conflict(f"challenge {which} is already resolved") from exc
