@@ -4,14 +4,17 @@ Idempotency-Key like the single resolve's, and jobs that a worker really pays.""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from sqlalchemy import text
 
 from payouts.services import challenges
 from tests.support.api import api_client, audit_rows, bearer, new_token
 from tests.support.books import assert_books_balance
+from tests.support.concurrency import concurrently
 from tests.support.reads import ledger_credits
 from tests.support.scenario import staked_challenge, worker
+from tests.support.server_process import ServerProcess, payouts_env
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 URL = "/api/admin/challenges/results"
@@ -211,6 +214,31 @@ def test_a_viewer_gets_403_and_changes_nothing(settings, db):
     assert [(r["actor"], r["action"], r["status_code"]) for r in audit_rows(db)] == [
         ("auditor", "resolve_challenges", 403)
     ]
+
+
+def test_concurrent_duplicates_apply_once(settings, db, tmp_path):
+    """Eight copies of one bulk request, with one key, at once against a real server."""
+    items = _four(db)
+    env = payouts_env(settings.database_url, PAYOUTS_EMBEDDED_WORKER="false")
+    server = ServerProcess(env, tmp_path, tmp_path / "serve.log")
+    server.start()
+    try:
+        with server.client() as http:
+            results = concurrently(
+                8,
+                lambda: http.post(
+                    URL, headers={"Idempotency-Key": "race-bulk"}, json=_body(items), timeout=60
+                ),
+            )
+    finally:
+        server.kill()
+    assert all(isinstance(r, httpx.Response) for r in results), results
+    assert {r.status_code for r in results} == {200}, [r.text for r in results]
+    assert len({r.text for r in results}) == 1
+    assert sum(r.headers.get("idempotent-replayed") == "true" for r in results) == 7
+    assert _count(db, "SELECT count(*) FROM payout_jobs") == 3
+    outcomes = [r["outcome"] for r in audit_rows(db)]
+    assert (outcomes.count("ok"), outcomes.count("replayed")) == (4, 7 * 4)
 
 
 def _assert_nothing_resolved(db, items):
