@@ -1,13 +1,15 @@
 """Operator commands: the seed's monitoring SQL and manual fixes, as safe commands.
 
-jobs, entries, trigger, retry and watch read and write through the services, in one
-transaction each, against PAYOUTS_DATABASE_URL. Exit codes: 0 done; 1 the job failed (watch)
-or its state refuses the operation (trigger, retry), or the database cannot be read;
-2 an unknown job or bad arguments; 130 watch interrupted (the job goes on).
+jobs, entries, trigger, retry, watch and resolve read and write through the services, in
+one transaction each, against PAYOUTS_DATABASE_URL. Exit codes: 0 done; 1 the job failed
+(watch) or its state refuses the operation (trigger, retry, resolve of a resolved challenge),
+or the database cannot be read; 2 an unknown job or bad arguments (a bad results file);
+130 watch interrupted (the job goes on).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 import uuid
@@ -35,10 +37,13 @@ from rich.text import Text
 from sqlalchemy import RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
-from payouts.api.schemas import EntryOut, JobOut, JobStatusOut
+from payouts.api.schemas import EntryOut, JobOut, JobStatusOut, ResolutionsOut
+from payouts.cli_security import cli_actor, cli_client
 from payouts.clock import utcnow
 from payouts.config import Settings
-from payouts.domain.errors import Conflict, InvalidInput, NotFound
+from payouts.domain.errors import Conflict, InvalidInput, NotFound, PayoutsError
+from payouts.services import audit
+from payouts.services import challenges as challenge_service
 from payouts.services import jobs as job_service
 from payouts.services.monitoring import (
     SETTLED_STATUSES,
@@ -71,7 +76,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="JSON for scripts instead 
 
 
 def register(app: typer.Typer) -> None:
-    for command in (jobs, entries, trigger, retry, watch):
+    for command in (jobs, entries, trigger, retry, watch, resolve):
         app.command()(command)
 
 
@@ -413,3 +418,111 @@ def _follow(
             row = read()
             progress.update(task, completed=_settled(row), description=_describe(row))
     return row
+
+
+# --- resolve --------------------------------------------------------------------------
+
+RESULTS_HEADER = ["challengeId", "result"]
+
+
+def resolve(
+    file: Annotated[
+        Path, typer.Option("--file", help="CSV with a header line: challengeId,result")
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Resolve every challenge a results file lists, in one transaction, or none of them.
+
+    One line per challenge with its job. Exit 1: a challenge is already resolved; 2: bad file.
+    """
+    items, lines = _read_results(file)
+
+    def line_of(index: int) -> str:
+        return f"line {lines[index]}"
+
+    with _database() as db:
+        try:
+            with db.write() as conn:
+                resolutions = challenge_service.resolve_many(conn, items, line_of)
+                audit.record_many(  # as the API records each challenge of a bulk resolve
+                    conn,
+                    [
+                        _cli_audit_row("resolve_challenge", f"challenge_id={cid}", 200, audit.OK)
+                        for cid, _ in items
+                    ],
+                )
+        except PayoutsError as exc:  # refused: recorded on its own, as the API does
+            status = 409 if isinstance(exc, Conflict) else 422
+            with db.write() as conn:
+                audit.record_many(
+                    conn,
+                    [
+                        _cli_audit_row(
+                            "resolve_challenges", f"file={file.name}", status, exc.message
+                        )
+                    ],
+                )
+            raise
+    if as_json:
+        _print_json(ResolutionsOut.of(resolutions).model_dump(mode="json", by_alias=True))
+        return
+    for resolution in resolutions:
+        challenge = resolution.challenge
+        job = (
+            f"{resolution.job_kind} job {resolution.job_id}"
+            if resolution.job_id
+            else "no job (nobody staked)"
+        )
+        typer.echo(f"challenge {challenge['id']}: {challenge['result']}, {job}")
+    queued = sum(1 for r in resolutions if r.job_id)
+    typer.echo(
+        f"resolved {len(resolutions)} challenges in one transaction; {queued} jobs queued",
+        err=True,
+    )
+
+
+def _cli_audit_row(action: str, target: str, status: int, outcome: str) -> dict[str, object]:
+    return audit.row(
+        actor=cli_actor(),
+        action=action,
+        target=target,
+        client=cli_client(),
+        status_code=status,
+        outcome=outcome,
+    )
+
+
+def _read_results(path: Path) -> tuple[list[tuple[int, str]], list[int]]:
+    """(challenge id, result) per data row, and each row's line number. Blank lines are
+    skipped; a bad file exits 2 naming the line (the results themselves are checked by the
+    service)."""
+    rows: list[tuple[int, list[str]]] = []
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            line = 1
+            for row in reader:
+                rows.append((line, [cell.strip() for cell in row]))
+                line = reader.line_num + 1
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        _fail(f"cannot read {path}: {exc}", EXIT_USAGE)
+    rows = [(line, row) for line, row in rows if any(row)]
+    if not rows or rows[0][1] != RESULTS_HEADER:
+        where, got = rows[0] if rows else (1, [])
+        _fail(
+            f"{path}, line {where}: the first line must be the header"
+            f" {','.join(RESULTS_HEADER)} (got {','.join(got)[:100]!r})",
+            EXIT_USAGE,
+        )
+    items, lines = [], []
+    for line, row in rows[1:]:
+        if len(row) != len(RESULTS_HEADER):
+            _fail(f"line {line}: expected 2 columns (challengeId,result), got {len(row)}", 2)
+        raw_id, result = row
+        if not (raw_id.isascii() and raw_id.isdigit()):
+            _fail(f"line {line}: challengeId must be a challenge id (got {raw_id[:40]!r})", 2)
+        items.append((int(raw_id), result))
+        lines.append(line)
+    if not items:
+        _fail(f"{path}: no results under the header", EXIT_USAGE)
+    return items, lines

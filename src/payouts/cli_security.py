@@ -45,20 +45,26 @@ def _database() -> Database:
     return db
 
 
-def _cli_actor() -> str:
+def cli_actor() -> str:
+    """Who a CLI action is in the audit log: the operating-system user."""
     try:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):  # no passwd entry for this uid
         return "cli"
 
 
+def cli_client() -> str:
+    """Where a CLI action came from, in the audit log."""
+    return f"cli@{socket.gethostname()}"
+
+
 def _record(conn: Connection, action: str, target: str, status: int, outcome: str) -> None:
     audit.record(
         conn,
-        actor=_cli_actor(),
+        actor=cli_actor(),
         action=action,
         target=target,
-        client=f"cli@{socket.gethostname()}",
+        client=cli_client(),
         status_code=status,
         outcome=outcome,
     )

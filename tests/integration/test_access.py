@@ -35,7 +35,7 @@ def test_viewer_reads_but_every_state_changing_route_is_forbidden(settings, db):
     staked_challenge(db, [100], [100])  # challenge 1 and users 1 and 2 exist
     writes = _routes(settings, db, {"POST", "PUT", "PATCH", "DELETE"})
     reads = _routes(settings, db, {"GET"})
-    assert len(writes) == 8
+    assert len(writes) == 9
     with api_client(settings, db) as client:
         for method, path, _ in writes:
             response = client.request(method, path, headers=bearer(viewer), json={})
@@ -79,6 +79,52 @@ def test_missing_wrong_and_revoked_tokens_are_unauthorized(settings, db):
     assert {(row["actor"], row["status_code"]) for row in refused} == {("unauthenticated", 401)}
     with db.read() as conn:
         assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
+
+
+def test_a_token_revoked_after_writes_is_refused_at_once(settings, db):
+    """Write requests take a stored token seen live before on trust and check it again in
+    their own transaction: a revoke (here from outside the server, as the CLI does) ends
+    it for the very next request, with and without an Idempotency-Key."""
+    token = new_token(db, "night-ops", "admin")
+    with db.write() as conn:
+        first, second = (challenges.create_challenge(conn, t, 500)["id"] for t in "ab")
+    with api_client(settings, db) as client:
+        made = client.post(
+            "/api/admin/users", headers=bearer(token), json={"username": "u1", "balance": 1}
+        )
+        assert made.status_code == 201  # the token is now known live to the server
+        with db.write() as conn:
+            tokens.revoke_token(conn, "night-ops")
+        refused = [
+            client.post(
+                "/api/admin/users", headers=bearer(token), json={"username": "u2", "balance": 1}
+            ),
+            client.post(
+                f"/api/admin/challenges/{first}/result",
+                headers={**bearer(token), "Idempotency-Key": "after-revoke"},
+                json={"result": "draw"},
+            ),
+            client.post(
+                "/api/admin/challenges/results",
+                headers=bearer(token),
+                json={"results": [{"challengeId": second, "result": "draw"}]},
+            ),
+        ]
+    for response in refused:
+        assert response.status_code == 401, response.text
+        assert response.json()["message"] == "invalid or revoked admin token"
+    rows = audit_rows(db)
+    assert [(r["actor"], r["action"], r["status_code"]) for r in rows] == [
+        ("night-ops", "create_user", 201),
+        ("unauthenticated", "create_user", 401),
+        ("unauthenticated", "resolve_challenge", 401),
+        ("unauthenticated", "resolve_challenges", 401),
+    ]
+    with db.read() as conn:  # nothing changed, and the key was not taken
+        assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 1
+        assert conn.execute(text("SELECT count(*) FROM idempotency_keys")).scalar_one() == 0
+        statuses = conn.execute(text("SELECT DISTINCT status FROM challenges")).scalars().all()
+        assert statuses == ["open"]
 
 
 def test_tokens_are_stored_hashed(db):

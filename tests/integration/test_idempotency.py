@@ -4,13 +4,12 @@ server, real threads) apply once; the key and the write commit together or not a
 
 from __future__ import annotations
 
-import threading
-
 import httpx
 from sqlalchemy import text
 
 from payouts.services import challenges
 from tests.support.api import api_client, audit_rows
+from tests.support.concurrency import concurrently
 from tests.support.faults import fail_inserts, heal
 from tests.support.scenario import make_users, staked_challenge
 from tests.support.server_process import ServerProcess, payouts_env
@@ -153,25 +152,6 @@ def test_the_key_and_the_write_commit_together(settings, db):
     ]
 
 
-def _concurrently(count, send):
-    barrier = threading.Barrier(count)
-    results: list[httpx.Response | BaseException] = [None] * count  # type: ignore[list-item]
-
-    def run(n):
-        barrier.wait()
-        try:
-            results[n] = send()
-        except BaseException as exc:  # reported by the assertion below
-            results[n] = exc
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 def test_concurrent_duplicates_apply_once(settings, db, tmp_path):
     cid, _, _ = staked_challenge(db, [100], [100])
     other = _open_challenge(db)
@@ -182,7 +162,7 @@ def test_concurrent_duplicates_apply_once(settings, db, tmp_path):
     try:
         with server.client() as http:
             stake = {"stakes": [{"userId": uid, "side": "challenged", "amount": 1000}]}
-            stakes = _concurrently(
+            stakes = concurrently(
                 8,
                 lambda: http.post(
                     f"/api/admin/challenges/{other}/stakes",
@@ -191,7 +171,7 @@ def test_concurrent_duplicates_apply_once(settings, db, tmp_path):
                     timeout=60,
                 ),
             )
-            resolves = _concurrently(
+            resolves = concurrently(
                 8,
                 lambda: http.post(
                     f"/api/admin/challenges/{cid}/result",

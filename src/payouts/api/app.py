@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 
 from payouts.admin.mount import mount_admin
 from payouts.api import live, preview_routes, routes, security
-from payouts.api.deps import status_of
+from payouts.api.deps import LiveTokens, status_of
 from payouts.config import Settings
 from payouts.domain.errors import PayoutsError
 from payouts.storage.database import Database
@@ -57,6 +57,7 @@ def create_app(
     )
     app.state.db = database
     app.state.settings = settings
+    app.state.live_tokens = LiveTokens()
     # The embedded worker hears this process's API directly, and other processes' jobs
     # through LISTEN/NOTIFY (PostgreSQL) or the SQLite file's data_version.
     app.state.wakeup = wakeup_for(database) if run_worker else LocalWakeup()

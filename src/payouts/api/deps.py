@@ -6,9 +6,10 @@ import hmac
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
+from starlette.concurrency import run_in_threadpool
 
 from payouts.admin import cookie
 from payouts.config import Settings
@@ -44,19 +45,49 @@ class Principal:
 
     name: str
     role: str
+    # A stored token taken on trust from LiveTokens: the hash the action's own transaction
+    # must find live before it changes anything (AdminAction does).
+    recheck: str | None = None
 
 
-def get_db(request: Request) -> Database:
+class LiveTokens:
+    """Stored admin tokens lately found live, by hash. Only a hint for write requests: the
+    action checks the token again as the first statement of its own transaction, so a
+    revoked token is refused at once, and no request needs a transaction of its own just
+    to read the token. Reads always look the token up."""
+
+    MAX_TOKENS = 1024
+
+    def __init__(self) -> None:
+        self._seen: dict[str, Principal] = {}
+
+    def get(self, token_hash: str) -> Principal | None:
+        return self._seen.get(token_hash)
+
+    def remember(self, token_hash: str, principal: Principal) -> None:
+        if len(self._seen) >= self.MAX_TOKENS:
+            self._seen.clear()
+        self._seen[token_hash] = principal
+
+    def forget(self, token_hash: str) -> None:
+        self._seen.pop(token_hash, None)
+
+
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in the
+# thread pool, a thread hop per dependency per request.
+
+
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_wakeup(request: Request) -> LocalWakeup:
+async def get_wakeup(request: Request) -> LocalWakeup:
     wakeup: LocalWakeup = request.app.state.wakeup
     return wakeup
 
@@ -68,10 +99,20 @@ Wake = Annotated[LocalWakeup, Depends(get_wakeup)]
 
 def token_principal(token: str, db: Database, settings: Settings) -> Principal | None:
     """Who a live token is: the env token (compared in constant time) or a stored one."""
-    if settings.admin_token and hmac.compare_digest(token.encode(), settings.admin_token.encode()):
+    if is_env_token(token, settings):
         return Principal(ENV_TOKEN_NAME, "admin")
+    return stored_principal(db, tokens.hash_token(token))
+
+
+def is_env_token(token: str, settings: Settings) -> bool:
+    return bool(settings.admin_token) and hmac.compare_digest(
+        token.encode(), (settings.admin_token or "").encode()
+    )
+
+
+def stored_principal(db: Database, token_hash: str) -> Principal | None:
     with db.read() as conn:
-        found = tokens.identify(conn, token)
+        found = tokens.identify_hash(conn, token_hash)
     return None if found is None else Principal(*found)
 
 
@@ -80,7 +121,8 @@ def token_role(token: str, db: Database, settings: Settings) -> str | None:
     return None if principal is None else principal.role
 
 
-def caller(request: Request, db: Db, settings: AppSettings) -> Principal:
+def presented_token(request: Request) -> str:
+    """The bearer token of the request (or, on reads, the admin UI's session cookie)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
@@ -88,24 +130,56 @@ def caller(request: Request, db: Db, settings: AppSettings) -> Principal:
         scheme, token = "bearer", cookie.read_only_session_token(request) or ""
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing admin token: send 'Authorization: Bearer <token>'")
-    principal = token_principal(token, db, settings)
+    return token
+
+
+async def caller(request: Request, db: Db, settings: AppSettings) -> Principal:
+    token = presented_token(request)
+    principal = await run_in_threadpool(token_principal, token, db, settings)
     if principal is None:
         raise Unauthorized("invalid or revoked admin token")
     request.state.principal = principal  # for the audit log, also when the role is refused
     return principal
 
 
-def require(*roles: str) -> Callable[..., Principal]:
-    def check(principal: Annotated[Principal, Depends(caller)]) -> Principal:
-        if principal.role not in roles:
-            raise Forbidden(f"a {principal.role} token may not do this")
-        return principal
+async def writer(request: Request, db: Database, settings: Settings) -> Principal:
+    """The caller of a write route (see actions.admin_action). A stored admin token seen live
+    before is taken on trust here and checked again in the action's transaction
+    (Principal.recheck)."""
+    token = presented_token(request)
+    if is_env_token(token, settings):
+        principal = Principal(ENV_TOKEN_NAME, "admin")
+    else:
+        token_hash = tokens.hash_token(token)
+        live: LiveTokens = request.app.state.live_tokens
+        known = live.get(token_hash)
+        if known is not None:
+            principal = Principal(known.name, known.role, recheck=token_hash)
+        else:
+            found = await run_in_threadpool(stored_principal, db, token_hash)
+            if found is None:
+                raise Unauthorized("invalid or revoked admin token")
+            principal = found
+            if principal.role == "admin":  # a viewer is refused every write anyway
+                live.remember(token_hash, principal)
+    request.state.principal = principal  # for the audit log, also when the role is refused
+    return principal
+
+
+def require(*roles: str) -> Callable[..., Any]:
+    async def check(principal: Annotated[Principal, Depends(caller)]) -> Principal:
+        return allowed(principal, *roles)
 
     return check
 
 
+def allowed(principal: Principal, *roles: str) -> Principal:
+    if principal.role not in roles:
+        raise Forbidden(f"a {principal.role} token may not do this")
+    return principal
+
+
 Reader = Annotated[Principal, Depends(require("admin", "viewer"))]
-Admin = Annotated[Principal, Depends(require("admin"))]
 
 
 # Path ids are strings so that a malformed one is a 404 (it names nothing), not a 422.

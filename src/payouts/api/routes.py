@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import Connection
 
-from payouts.api.actions import AdminWrite, IdempotencyKey
+from payouts.api.actions import AdminWrite, AuditAs, IdempotencyKey
 from payouts.api.deps import (
     AppSettings,
     ChallengeIdPath,
@@ -16,7 +16,6 @@ from payouts.api.deps import (
     JobIdPath,
     Reader,
     UserIdPath,
-    Wake,
     parse_id,
     parse_uuid,
 )
@@ -28,9 +27,11 @@ from payouts.api.schemas import (
     JobOut,
     JobStatusOut,
     NewChallenge,
+    NewResults,
     NewStakes,
     NewUser,
     ResolutionOut,
+    ResolutionsOut,
     ResultIn,
     UserOut,
 )
@@ -118,33 +119,35 @@ def resolve_challenge(
     challenge_id: ChallengeIdPath,
     body: ResultIn,
     action: AdminWrite,
-    wake: Wake,
     key: IdempotencyKey = None,
 ) -> Response:
     cid = parse_id(challenge_id, "challenge")
 
     def resolve(conn: Connection) -> ResolutionOut:
-        return _resolution_out(challenges.resolve(conn, cid, body.result), body.result)
+        return ResolutionOut.of(challenges.resolve(conn, cid, body.result))
 
     response = action.once(key, body, resolve)
-    wake.notify()
+    action.wake.notify()
     return response
 
 
-def _resolution_out(resolution: challenges.Resolution, result: str) -> ResolutionOut:
-    job_id = str(resolution.job_id) if resolution.job_id else None
-    if resolution.job_kind == "payout":
-        message = f"Challenge result set to {result}. Payouts queued for processing."
-    elif resolution.job_kind == "refund":
-        message = f"Challenge result set to {result}. Refunds queued for processing."
-    else:
-        message = f"Challenge result set to {result}. Nobody staked; nothing to pay."
-    return ResolutionOut(
-        challenge=ChallengeOut.of(resolution.challenge),
-        payout_job_id=job_id if resolution.job_kind == "payout" else None,
-        refund_job_id=job_id if resolution.job_kind == "refund" else None,
-        message=message,
-    )
+@router.post("/challenges/results", response_model=ResolutionsOut)
+def resolve_challenges(
+    body: NewResults, action: AdminWrite, key: IdempotencyKey = None
+) -> Response:
+    """Resolve 1 to 1,000 challenges in one transaction, all or nothing: each answer is the
+    single resolve's, in request order. A bad item is a 422 that names it (`results[3]`), an
+    already resolved challenge a 409; either way nothing changes. The audit log gets one
+    `resolve_challenge` row per challenge, as if each had been resolved on its own."""
+    items = [(item.challenge_id, item.result) for item in body.results]
+
+    def resolve(conn: Connection) -> ResolutionsOut:
+        return ResolutionsOut.of(challenges.resolve_many(conn, items))
+
+    each = AuditAs("resolve_challenge", [f"challenge_id={cid}" for cid, _ in items])
+    response = action.once(key, body, resolve, audit_as=each)
+    action.wake.notify()
+    return response
 
 
 @router.get("/payout-jobs")
@@ -169,18 +172,18 @@ def job_status(job_id: JobIdPath, db: Db, _: Reader) -> JobStatusOut:
 
 
 @router.post("/payout-jobs/{job_id}/trigger", status_code=status.HTTP_202_ACCEPTED)
-def trigger_job(job_id: JobIdPath, action: AdminWrite, wake: Wake) -> JobStatusOut:
+def trigger_job(job_id: JobIdPath, action: AdminWrite) -> JobStatusOut:
     with action.write() as conn:
         job = jobs.trigger(conn, parse_uuid(job_id, "payout job"))
-    wake.notify()
+    action.wake.notify()
     return JobStatusOut.of(job)
 
 
 @router.post("/payout-jobs/{job_id}/retry")
-def retry_job(job_id: JobIdPath, action: AdminWrite, wake: Wake) -> JobStatusOut:
+def retry_job(job_id: JobIdPath, action: AdminWrite) -> JobStatusOut:
     with action.write() as conn:
         job = jobs.retry(conn, parse_uuid(job_id, "payout job"))
-    wake.notify()
+    action.wake.notify()
     return JobStatusOut.of(job)
 
 

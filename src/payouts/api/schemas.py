@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -12,6 +13,8 @@ from sqlalchemy import RowMapping
 from payouts.api.deps import MAX_ID
 from payouts.clock import iso_utc
 from payouts.domain.money import MAX_BALANCE, MAX_FEE_BPS, MAX_STAKE
+from payouts.services.challenges import MAX_RESULTS, Resolution
+from payouts.storage.tables import RESULTS
 
 
 class Body(BaseModel):
@@ -117,6 +120,47 @@ class ResolutionOut(Out):
     payout_job_id: str | None
     refund_job_id: str | None
     message: str
+
+    @classmethod
+    def of(cls, resolution: Resolution) -> ResolutionOut:
+        result = resolution.challenge["result"]
+        job_id = str(resolution.job_id) if resolution.job_id else None
+        if resolution.job_kind == "payout":
+            message = f"Challenge result set to {result}. Payouts queued for processing."
+        elif resolution.job_kind == "refund":
+            message = f"Challenge result set to {result}. Refunds queued for processing."
+        else:
+            message = f"Challenge result set to {result}. Nobody staked; nothing to pay."
+        return cls(
+            challenge=ChallengeOut.of(resolution.challenge),
+            payout_job_id=job_id if resolution.job_kind == "payout" else None,
+            refund_job_id=job_id if resolution.job_kind == "refund" else None,
+            message=message,
+        )
+
+
+class ResultItem(Body):
+    """One challenge's result in a bulk resolve. The service checks the values, so that
+    each refusal names the item: `results[3]: result must be one of ...`."""
+
+    challenge_id: Annotated[int, Field(examples=[1])]
+    result: Annotated[
+        str, Field(json_schema_extra={"enum": list(RESULTS)}, examples=["challenger_won"])
+    ]
+
+
+class NewResults(Body):
+    results: Annotated[list[ResultItem], Field(min_length=1, max_length=MAX_RESULTS)]
+
+
+class ResolutionsOut(Out):
+    """One resolution per item, in the order of the request."""
+
+    resolutions: list[ResolutionOut]
+
+    @classmethod
+    def of(cls, resolutions: Sequence[Resolution]) -> ResolutionsOut:
+        return cls(resolutions=[ResolutionOut.of(resolution) for resolution in resolutions])
 
 
 class JobStatusOut(Out):

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from payouts.clock import utcnow
@@ -34,28 +34,42 @@ def body_hash(payload: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# Built once: a statement built per call costs more CPU than running it (construction and
+# its cache key), and these run on every request that carries a key.
+_k = idempotency_keys.c
+_CLAIM = {
+    name: dialect_insert(idempotency_keys)
+    .on_conflict_do_nothing(index_elements=["key"])
+    .returning(_k.key)  # rowcount is not reliable for this on psycopg
+    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_STORED = select(_k.request, _k.body_hash, _k.response_status, _k.response_body).where(
+    _k.key == bindparam("claimed")
+)
+_STORE = (
+    update(idempotency_keys)
+    .where(_k.key == bindparam("claimed"))
+    .values(response_status=bindparam("response_status"), response_body=bindparam("body"))
+)
+
+
 def claim(conn: Connection, key: str, request: str, request_hash: str) -> StoredResponse | None:
     """Reserve `key` for this transaction (None), or return what was stored under it."""
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     claimed = conn.execute(
-        dialect_insert(idempotency_keys)
-        .values(key=key, request=request, body_hash=request_hash, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(idempotency_keys.c.key)  # rowcount is not reliable for this on psycopg
+        _CLAIM[conn.dialect.name],
+        {"key": key, "request": request, "body_hash": request_hash, "created_at": utcnow()},
     ).first()
     if claimed is not None:
         return None
-    k = idempotency_keys.c
-    row = conn.execute(
-        select(k.request, k.body_hash, k.response_status, k.response_body).where(k.key == key)
-    ).one()
+    row = conn.execute(_STORED, {"claimed": key}).one()
     body = None if row.response_body is None else json.loads(row.response_body)
     return StoredResponse(row.request, row.body_hash, row.response_status, body)
 
 
 def store(conn: Connection, key: str, status: int, body: Any) -> None:
-    conn.execute(
-        update(idempotency_keys)
-        .where(idempotency_keys.c.key == key)
-        .values(response_status=status, response_body=json.dumps(body))
-    )
+    store_json(conn, key, status, json.dumps(body))
+
+
+def store_json(conn: Connection, key: str, status: int, body_json: str) -> None:
+    """`store` for a body already serialised (the JSON text the response sends)."""
+    conn.execute(_STORE, {"claimed": key, "response_status": status, "body": body_json})

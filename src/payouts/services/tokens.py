@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, RowMapping, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, func, insert, select, update
 
 from payouts.clock import utcnow
 from payouts.domain.errors import Conflict, NotFound
@@ -41,13 +41,19 @@ def role_of(conn: Connection, token: str) -> str | None:
     ).scalar_one_or_none()
 
 
+_LIVE = select(api_tokens.c.name, api_tokens.c.role).where(
+    api_tokens.c.token_hash == bindparam("token_hash"), api_tokens.c.revoked_at.is_(None)
+)  # built once: it runs in every request with a stored token
+
+
 def identify(conn: Connection, token: str) -> tuple[str, str] | None:
     """(name, role) of a live token, or None."""
-    row = conn.execute(
-        select(api_tokens.c.name, api_tokens.c.role).where(
-            api_tokens.c.token_hash == hash_token(token), api_tokens.c.revoked_at.is_(None)
-        )
-    ).first()
+    return identify_hash(conn, hash_token(token))
+
+
+def identify_hash(conn: Connection, token_hash: str) -> tuple[str, str] | None:
+    """(name, role) of the live token with this hash, or None."""
+    row = conn.execute(_LIVE, {"token_hash": token_hash}).first()
     return None if row is None else (row.name, row.role)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
@@ -42,6 +43,7 @@ class Database:
         self.busy_waits = 0  # SQLite transactions that found the database busy and waited
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.is_postgres = self.url.get_backend_name() == "postgresql"
+        self._writer = _WriterTurn(busy_timeout_ms) if self.is_sqlite else None
         if self.is_sqlite:
             self.engine = _sqlite_engine(url, busy_timeout_ms)
         else:
@@ -59,9 +61,12 @@ class Database:
     def write(self) -> Iterator[Connection]:
         # On SQLite, take the write lock up front (BEGIN IMMEDIATE): a deferred transaction
         # that upgrades to writing can fail with SQLITE_BUSY instead of waiting its turn.
-        conn, transaction = self._begin("IMMEDIATE")
-        with conn, transaction:
-            yield conn
+        # Writers of this process wait for their turn on a lock of their own first: only one
+        # of them at a time polls for SQLite's lock, the others sleep instead of spinning.
+        with self._writer or nullcontext():
+            conn, transaction = self._begin("IMMEDIATE")
+            with conn, transaction:
+                yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -80,9 +85,11 @@ class Database:
                     return conn, conn.begin()
                 conn = conn.execution_options(sqlite_begin=sqlite_begin)
                 transaction = conn.begin()
-                # The first read takes the snapshot (and the lock) the whole transaction
-                # then uses, so a busy database shows up here, where retrying is safe.
-                conn.exec_driver_sql("SELECT 1 FROM sqlite_master LIMIT 1")
+                if sqlite_begin != "IMMEDIATE":
+                    # The first read takes the snapshot the whole transaction then uses, so
+                    # a busy database shows up here, where retrying is safe. (BEGIN
+                    # IMMEDIATE has already taken the write lock and the snapshot.)
+                    conn.exec_driver_sql("SELECT 1 FROM sqlite_master LIMIT 1")
                 return conn, transaction
             except (OperationalError, sqlite3.OperationalError) as exc:
                 if conn is not None:
@@ -95,6 +102,24 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class _WriterTurn:
+    """The SQLite writers of one process, one at a time (SQLite lets one write anyway).
+    Waiting here costs nothing; polling SQLite's lock from many threads at once costs the
+    holder of the lock the CPU (and the GIL) it needs to finish and let the next one in."""
+
+    def __init__(self, busy_timeout_ms: int) -> None:
+        self._lock = threading.Lock()
+        self._timeout = busy_timeout_ms / 1000
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(timeout=self._timeout):
+            busy = sqlite3.OperationalError("database is locked (by this process's writers)")
+            raise OperationalError("BEGIN IMMEDIATE", None, busy)
+
+    def __exit__(self, *_: object) -> None:
+        self._lock.release()
 
 
 # Deadlock, serialization failure, server shutting down, connection failures (class 08).
