@@ -100,6 +100,11 @@ class Database:
                 time.sleep(_backoff_seconds(attempt))
         raise AssertionError("unreachable")
 
+    @property
+    def writers_waiting(self) -> int:
+        """SQLite: threads of this process waiting to write (0 on PostgreSQL)."""
+        return self._writer.waiting if self._writer else 0
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -112,9 +117,17 @@ class _WriterTurn:
     def __init__(self, busy_timeout_ms: int) -> None:
         self._lock = threading.Lock()
         self._timeout = busy_timeout_ms / 1000
+        self.waiting = 0  # threads blocked on the lock right now (read without locking)
 
     def __enter__(self) -> None:
-        if not self._lock.acquire(timeout=self._timeout):
+        if self._lock.acquire(blocking=False):
+            return
+        self.waiting += 1  # under the GIL; an approximate count is all readers need
+        try:
+            acquired = self._lock.acquire(timeout=self._timeout)
+        finally:
+            self.waiting -= 1
+        if not acquired:
             busy = sqlite3.OperationalError("database is locked (by this process's writers)")
             raise OperationalError("BEGIN IMMEDIATE", None, busy)
 

@@ -34,7 +34,8 @@ log = logging.getLogger("payouts.worker")
 _ERROR_BACKOFF_SECONDS = 1.0
 _TRANSIENT_BACKOFF_SECONDS = 0.2
 _BLOCKED_POLL_SECONDS = 0.1
-_SQLITE_WRITER_GAP_SECONDS = 0.0005
+_WRITER_TURN_SECONDS = 0.005
+_WRITER_TURN_POLL_SECONDS = 0.0001
 # While a worker pays slices it looks for other work this often, not before every slice:
 # a small job resolved meanwhile waits at most this long, plus one slice.
 _LOOK_AGAIN_SECONDS = 0.02
@@ -281,11 +282,12 @@ class PayoutWorker:
         self._let_writers_in()
 
     def _let_writers_in(self) -> None:
-        # SQLite has one write lock and no queue for it: a worker that takes it again the
-        # moment it commits keeps an admin's resolve waiting. A half-millisecond pause after
-        # each write lets a waiting writer in (a few % of a 500-winner batch's time).
-        if self.db.is_sqlite:
-            time.sleep(_SQLITE_WRITER_GAP_SECONDS)
+        # SQLite has one writer at a time, and a worker that writes again the moment it
+        # commits could keep an admin's resolve waiting: when another thread of this process
+        # waits to write, step aside until it has its turn (a few milliseconds at most).
+        deadline = time.monotonic() + _WRITER_TURN_SECONDS
+        while self.db.writers_waiting and time.monotonic() < deadline:
+            time.sleep(_WRITER_TURN_POLL_SECONDS)
 
 
 class WorkerThread:
