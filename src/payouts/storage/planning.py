@@ -133,17 +133,19 @@ ORDER BY remainder DESC, user_id
 LIMIT 1 OFFSET :rank
 """)
 
-# Every batch_size-th winner in user id order starts a slice.
-_SLICE_BOUNDS = sql("""
-SELECT min(user_id) AS first_user_id, max(user_id) AS last_user_id FROM (
-    SELECT st.user_id, (row_number() OVER (ORDER BY st.user_id) - 1) / :batch_size AS slice
+# Every batch_size-th winner in user id order starts a slice; a slice ends where the next
+# one starts (the users between winners are not winners: nothing is paid for them).
+_SLICE_STARTS = sql("""
+SELECT user_id FROM (
+    SELECT st.user_id, row_number() OVER (ORDER BY st.user_id) AS place
     FROM stakes st
     WHERE st.challenge_id = :challenge_id
       AND (CAST(:winning_side AS text) IS NULL OR st.side = :winning_side)
 ) AS numbered
-GROUP BY slice
-ORDER BY slice
+WHERE place % :batch_size = 1 % :batch_size
+ORDER BY user_id
 """)
+LAST_USER_ID = 2**31 - 1  # users.id is an INTEGER
 
 
 def read_plan(conn: Connection, job: UnplannedJob, batch_size: int) -> Plan:
@@ -163,8 +165,9 @@ def read_plan(conn: Connection, job: UnplannedJob, batch_size: int) -> Plan:
             _CUTOFF_POSTGRES if postgres else _CUTOFF_SQLITE, {**params, "rank": leftover - 1}
         ).one()
         cutoff = ExtraCoinCutoff(int(ranked.remainder), ranked.user_id)
-    bounds = conn.execute(_SLICE_BOUNDS, {**params, "batch_size": batch_size}).all()
-    return Plan(totals.winners, cutoff, [(b.first_user_id, b.last_user_id) for b in bounds])
+    starts = list(conn.execute(_SLICE_STARTS, {**params, "batch_size": batch_size}).scalars())
+    ends = [start - 1 for start in starts[1:]] + [LAST_USER_ID]
+    return Plan(totals.winners, cutoff, list(zip(starts, ends, strict=True)))
 
 
 # --- Storing it -------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import DBAPIError
@@ -54,6 +53,7 @@ class PayoutWorker:
     _jobs_active: bool = False  # at the last look: some job queued or running
     _paying_slices: bool = False  # the last round paid a slice: more are likely
     _looked_at: float = -1.0  # time.monotonic() of the last look at the waiting work
+    _last_look: WaitingWork | None = None
 
     def run(self, stop: threading.Event) -> None:
         log.info("%s started (batch size %d)", self.name, self.settings.batch_size)
@@ -84,31 +84,37 @@ class PayoutWorker:
     def run_round(self, stop: threading.Event | None = None) -> bool:
         """One step of each kind of waiting work; True if anything was done."""
         work = self._waiting_work()
-        steps: list[Callable[[], bool]] = []
+        progressed = False
         if work.unplanned_jobs:
-            steps += [self._settle_small_jobs, self._plan_next_job]
-        steps.append(self._pay_next_slice)  # also the slices of a job planned this round
-        if work.pending_entries:
-            steps.append(self._pay_pending_entries)
-        progressed = self._paying_slices = False
-        for step in steps:
-            if stop is not None and stop.is_set():
-                break
-            if step is self._pay_next_slice and not (work.slices or progressed):
-                continue
-            done = step()
-            if step is self._pay_next_slice:
-                self._paying_slices = done
-            progressed = done or progressed
+            progressed = self._settle_small_jobs()
+            if not self._stopping(stop):
+                progressed = self._plan_next_job() or progressed
+        # a job planned just now has slices too
+        self._paying_slices = (
+            (work.slices or progressed) and not self._stopping(stop) and self._pay_next_slice()
+        )
+        progressed = progressed or self._paying_slices
+        if work.pending_entries and not self._stopping(stop):
+            progressed = self._pay_pending_entries() or progressed
         return progressed
 
+    @staticmethod
+    def _stopping(stop: threading.Event | None) -> bool:
+        return stop is not None and stop.is_set()
+
     def _waiting_work(self) -> WaitingWork:
+        """What is waiting; while only slices were, and the last round paid one, the same
+        answer for _LOOK_AGAIN_SECONDS without asking the database before every slice."""
         now = time.monotonic()
-        if self._paying_slices and now - self._looked_at < _LOOK_AGAIN_SECONDS:
+        if (
+            self._last_look == _ONLY_SLICES
+            and self._paying_slices
+            and now - self._looked_at < _LOOK_AGAIN_SECONDS
+        ):
             return _ONLY_SLICES
         with self.db.read() as conn:
             work = waiting_work(conn)
-        self._looked_at = now
+        self._looked_at, self._last_look = now, work
         self._jobs_active = work.active_jobs
         return work
 
