@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from payouts.config import Settings
 from payouts.domain.payout_math import ExtraCoinCutoff, payout_amount
@@ -31,15 +31,20 @@ from payouts.storage.slices import ClaimedSlice
 log = logging.getLogger("payouts.worker")
 
 _MAX_ERROR = 500
+_POISON_SQLSTATE_CLASSES = ("22", "23", "P0")
 
 
 def is_poison(exc: BaseException) -> bool:
-    """A database error that retrying the same entries will hit again."""
-    return (
-        isinstance(exc, DBAPIError)
-        and not isinstance(exc, OperationalError)
-        and not is_transient(exc)
-    )
+    """A database error caused by the data being paid (a constraint, a trigger, a value out
+    of range): retrying the same winners hits it again. A ProgrammingError (bad SQL, a
+    missing table or column: a broken deploy) is not the data's fault: failing every
+    winner for it would be wrong, so it is raised to the loop like any other error."""
+    if not isinstance(exc, DBAPIError) or is_transient(exc):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate:  # PostgreSQL: data exception, integrity violation, a trigger's RAISE
+        return str(sqlstate)[:2] in _POISON_SQLSTATE_CLASSES
+    return isinstance(exc, IntegrityError | DataError)  # SQLite: RAISE(ABORT) is one too
 
 
 def error_text(exc: DBAPIError) -> str:
