@@ -272,7 +272,12 @@ SELECT user_id, :ledger_type, amount, :challenge_id, id, :now
 FROM payout_entries
 WHERE job_id = :job_id AND user_id BETWEEN :first_user_id AND :last_user_id
   AND status = 'completed'
-RETURNING amount
+""")
+
+_COINS_SQLITE = sql("""
+SELECT COALESCE(sum(amount), 0) FROM payout_entries
+WHERE job_id = :job_id AND user_id BETWEEN :first_user_id AND :last_user_id
+  AND status = 'completed'
 """)
 
 _DELETE_SLICE = sql("DELETE FROM payout_slices WHERE id = :slice_id")
@@ -295,10 +300,10 @@ def _pay_slice_sqlite(conn: Connection, claimed: ClaimedSlice) -> JobBatch:
     }
     written = conn.execute(_WRITE_ENTRIES_SQLITE, params).rowcount
     conn.execute(_CREDIT_SQLITE, params)
-    amounts = conn.execute(_LEDGER_SQLITE, params).scalars().all()
+    paid = conn.execute(_LEDGER_SQLITE, params).rowcount
+    coins = int(conn.execute(_COINS_SQLITE, params).scalar_one())
     conn.execute(_DELETE_SLICE, {"slice_id": claimed.id})
-    paid = len(amounts)
-    return record_progress(conn, claimed.job_id, paid, written - paid, sum(amounts))
+    return record_progress(conn, claimed.job_id, paid, written - paid, coins)
 
 
 def safe_stake(winner_pool: int) -> int:
