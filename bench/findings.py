@@ -5,102 +5,89 @@ have gone stale."""
 
 from __future__ import annotations
 
-DIAGNOSED_AT = "main after the SQLite prebuilt-SQL commit (e94bc99), 2026-11-29"
-# the match-day findings: from the engine's code, before issue 10's worker rewrite
-MATCH_DAY_DIAGNOSED_AT = "7abe481 (the engine before issue 10's rewrite), 2026-12-03"
+DIAGNOSED_AT = "the issue 10 engine (pay straight from the stakes), 2026-12-03"
 
-MATCH_DAY_SETTLE = (
-    "Not profiled; from the engine's code (worker/loop.py, storage/queue.py): a small job"
-    " takes three of the worker's rounds and at least five write transactions, each with its"
-    " own commit: mark it running, store its plan (after a read of its stakes), insert its"
-    " entries, pay them, then find no more entries to insert and complete it. Every round"
-    " also reads every active job (2,000 rows), and the worker advances each job one step per"
-    " round. So the rate is about commits per second / 5, whatever the number of winners."
-)
+# What the profiles and experiments of issue 10 showed, written into every RESULTS.md.
+PROFILE_CONCLUSIONS = [
+    "**Before (7abe481).** A small job cost five write transactions over three worker rounds"
+    " (mark running, plan, materialise, pay, complete), and every round re-read every active"
+    " job: 2,000 queued jobs settled at about 110 jobs/s whatever their size. A big job wrote"
+    " each entry twice (insert pending, update completed) and planned in a separate pass;"
+    " per 500-winner batch on PostgreSQL the statement was about 10 ms plus a separate"
+    " counter update, an active-jobs read and a pool ping.",
+    "**Small jobs.** Settling up to BATCH_SIZE/2 queued small jobs in one statement (ranking"
+    " the leftover coins with a window per job, crediting each player once with the sum of"
+    " their wins) made the cost per job a few tens of microseconds: about 4,000 jobs/s with"
+    " one worker on either database.",
+    "**Big jobs, SQLite** (per-statement timing of a 100,000-winner job, in the worker"
+    " process): per 500-winner slice, writing the entries 0.70 ms, the ledger rows 0.68 ms,"
+    " crediting 0.28 ms, the commit 0.67 ms (one fsync: synchronous=FULL); planning"
+    " (count and floors, cutoff sort, slice starts) about 0.6 ms per slice in all. py-spy:"
+    " 63% of the worker's time in SQLite statements, 14% in commits, the rest Python. A"
+    " bug found by the profile: the look at waiting work ran before every slice (bound"
+    " methods compared with `is`); fixed, 5% of a batch. A 16-byte UUID and integer"
+    " timestamps instead of SQLAlchemy's text forms, measured in a micro benchmark, changed"
+    " the insert time by under 5%: not worth a storage migration.",
+    "**Big jobs, PostgreSQL** (EXPLAIN ANALYZE of the slice statement, warm): 5.5-6.5 ms per"
+    " 500 winners: locking the users in id order 1.0-1.3 ms, crediting them 1.4 ms, the"
+    " entries 1.7-1.9 ms, the ledger rows 1.2 ms; 3,000 WAL records. With 2 worker"
+    " processes pg_stat_activity shows no lock waits: the backends are CPU-bound (about"
+    " 14 us of backend CPU per winner; the workers' own Python 1.5 us). Measured and kept:"
+    " without the explicit ordered lock the planner joins users by a sequential scan (4x"
+    " slower), and the lock is what keeps batches of different jobs that share players"
+    " from deadlocking; dropping the (job_id, id) index of payout_entries gave +3-5% with 2"
+    " workers but would make listing a big job's entries by id scan all of them. Turned"
+    " off: JIT for every session (CTE estimates are far off; one JIT compile cost 900 ms),"
+    " the pool ping in worker processes.",
+]
 
 FINDINGS: dict[tuple[str, str], str] = {
-    ("1. Big jobs", "postgres"): (
-        "Fixed since the first run: the batch statement no longer joins CTE results to each"
-        " other (O(batch\u00b2) nested loops); the ledger and entries lost their per-row"
-        " foreign-key triggers (about 40% of a batch); entries and users got a fillfactor"
-        " that makes marking and crediting HOT updates. What is left at batch 500 is per-batch"
-        " cost, not per-entry cost: EXPLAIN ANALYZE of one 500-entry batch is about 10 ms"
-        " (index nested loops throughout), and around it each batch pays a commit (WAL"
-        " flush), a separate UPDATE of the job's counters (the floor folds it into its one"
-        " statement and does not check for a finished job), a read of the active jobs per"
-        " round (fair turns between jobs), pool pre-ping, and row locks (FOR UPDATE SKIP"
-        " LOCKED, which lets several workers share a job; the floor has one payer and no"
-        " locks). At batch 5,000 those costs are spread over ten times the entries and"
-        " payouts is within 0.75-0.8x of the floor. Next step (src): fold the counter update"
-        " into the batch statement and read the active jobs once per several batches."
-        " (Measured then with the worker in the bench process, against a floor that"
-        " materialised entries first; section 1 now runs worker processes against a floor that"
-        " pays straight from the stakes.)"
-    ),
-    ("2. Match day", "sqlite"): (
-        MATCH_DAY_SETTLE
-        + " On SQLite each of those commits is an fsync (synchronous=FULL). The burst: every"
-        " resolve is a write transaction (idempotency key, resolve, audit row, stored answer)"
-        " with its own fsync, behind SQLite's one write lock, so resolves run one at a time"
-        " however many clients send them; the embedded worker competes for that lock and for"
-        " the same process's GIL (see the notes for how few of the burst's jobs it settled"
-        " meanwhile)."
-    ),
-    ("2. Match day", "postgres"): (
-        MATCH_DAY_SETTLE
-        + " The two workers read the same job list in the same order and split the work only"
-        " where one finds a job's lock taken. The burst: one `payouts serve` process answers"
-        " all 7 clients from its thread pool under one GIL while two worker processes and"
-        " PostgreSQL share the 2 cores."
-    ),
     ("1. Big jobs", "sqlite"): (
-        "Fixed since the first run: the SQLite batch runs prebuilt SQL text (building Core"
-        " statements per batch cost about 8 ms a batch), which took paying a million winners"
-        " from 13 s to 9 s here. What is left at batch 500: one fsync per commit"
-        " (synchronous=FULL, kept so a committed payout survives a power cut; the floor"
-        " pays the same), a 0.5 ms pause after each write so a waiting resolve can take"
-        " SQLite's single write lock, and planning, which reads the winning stakes twice"
-        " through the Python share functions (SQLite would turn the >64-bit products into"
-        " floats) where the floor computes each share once, in the batch that pays it. (Measured"
-        " then with the worker in the bench process; section 1 now runs `payouts serve`.)"
+        "Per 500-winner slice the worker spends about 1.7 ms in the three statements that"
+        " write (entries, credits, ledger), 0.7 ms committing (an fsync: synchronous=FULL, kept"
+        " so a committed payout survives a power cut) and about 0.6 ms planning, amortised."
+        " The floor writes the same rows; what it skips is the per-slice claim and delete, the"
+        " check of each user's status (a join to users), the worker's look at other waiting"
+        " work every 20 ms, the job's counters and log line, and, measured through `payouts"
+        " serve`, the HTTP server in the same process. In the worker process alone (no"
+        " server) the same job pays at 115-130k winners/s."
+    ),
+    ("1. Big jobs", "postgres"): (
+        "The backends are CPU-bound at about 14 us per winner with 2 workers (no lock waits in"
+        " pg_stat_activity); the slice statement costs 5.5-6.5 ms per 500 winners, of which"
+        " locking the users in id order (1.0-1.3 ms) and checking their status are what the"
+        " floor skips (it has one payer and no frozen users). Both are kept: without the"
+        " ordered lock, batches of jobs that share players can deadlock (a 1 s stall each),"
+        " and without the status check a frozen account would be credited. Dropping the"
+        " (job_id, id) index of payout_entries measured +3-5% with 2 workers; kept, because"
+        " listing a big job's entries by id needs it."
     ),
     ("3. Resolve latency", "sqlite"): (
-        "SQLite has one writer and no queue for its lock; SQLite's own busy handler sleeps in"
-        " growing steps (up to 100 ms) and missed the short gaps between a worker's batches."
-        " Now a write transaction polls for the lock every half millisecond, the worker pauses"
-        " 0.5 ms after each write, and materialising holds the lock for 5,000 winners at a"
-        " time (about 25 ms). In a separate probe (40 resolves while a worker process paid a"
-        " million winners) the slowest resolve took 38-50 ms and the median 4-11 ms. A p99"
-        " over 50 ms that remains comes from single slow requests while four processes"
-        " (server, worker, load generator, database) share 2 cores; where resolve latency"
-        " under load matters, use PostgreSQL."
+        "The writers of one process queue on a lock of their own for SQLite's one write lock,"
+        " and the worker steps aside while a request of its process waits; a resolve from"
+        " another process polls for the lock. A p99 over 50 ms that remains comes from single"
+        " slow requests while four processes (server, worker, load generator, database) share"
+        " 2 cores; where resolve latency under load matters, use PostgreSQL."
     ),
     ("5. Status endpoint", "sqlite"): (
-        "Closed loop is a throughput test: by Little's law latency = pollers / rate, and"
-        " one `payouts serve` process answers a few hundred status requests a second here"
-        " (2 cores shared with the worker, the pollers and the database), so 100 closed-loop"
-        " pollers see a few hundred ms; p99 < 20 ms would need more than 5,000 requests a"
-        " second, i.e. several `serve` processes behind a proxy on more cores. The paced run"
-        " (each poller every 2 s, the seed's UI rate) is what admins get. The SQLite pool is"
-        " now as large as the API's thread pool, so requests no longer open and set up a new"
-        " connection each under load."
+        "Closed loop is a throughput test: by Little's law latency = pollers / rate, and one"
+        " `payouts serve` process answers several hundred status requests a second here (2"
+        " cores shared with the worker, the pollers and the database), so 100 closed-loop"
+        " pollers see a couple of hundred ms; p99 < 20 ms would need more than 5,000"
+        " requests a second, i.e. several `serve` processes behind a proxy on more cores. The"
+        " paced run (each poller every 2 s, the UI's rate) is what admins get."
     ),
     ("5. Status endpoint", "postgres"): (
         "As on SQLite: closed loop measures one process's throughput, so 100 pollers wait in"
-        " line; the paced run is what admins get. Each request checks the token, opens a"
-        " transaction, reads one row and serialises it through FastAPI and pydantic on one"
-        " GIL; the paced p99 moves between about 14 and 30 ms from run to run with what else"
-        " the 2 cores are doing."
+        " line; the paced run is what admins get."
     ),
     ("7. Scale-out", "postgres"): (
-        "2 worker processes pay about 1.9x what one does; 4 add nothing on 2 cores, where each"
-        " worker's PostgreSQL backend is CPU-bound. `payouts worker --once` now keeps working"
-        " while any job is queued or running, so all processes share a job to its end."
+        "2 worker processes pay about 1.4x what one does; 4 add nothing on 2 cores, where each"
+        " worker's PostgreSQL backend is CPU-bound."
     ),
 }
 
 
 def finding(section: str, backend: str) -> str | None:
     text = FINDINGS.get((section, backend))
-    at = MATCH_DAY_DIAGNOSED_AT if section == "2. Match day" else DIAGNOSED_AT
-    return f"{text} (Diagnosed at {at}.)" if text else None
+    return f"{text} (Diagnosed at {DIAGNOSED_AT}.)" if text else None

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.findings import finding
+from bench.findings import PROFILE_CONCLUSIONS, finding
 from bench.results import Row
 
 # What each timing includes and leaves out, as the tables alone can't say it.
@@ -268,6 +268,8 @@ def markdown(report: Report) -> str:
                 f" {r.note} |"
             )
         out.append("")
+    out += ["## What the profiles showed (issue 10)", ""]
+    out += [f"- {conclusion}" for conclusion in PROFILE_CONCLUSIONS] + [""]
     if report.notes:
         out += ["## Notes", ""] + [f"- {note}" for note in report.notes] + [""]
     missed = list(dict.fromkeys((r.section, r.backend) for r in report.rows if r.verdict == "MISS"))
