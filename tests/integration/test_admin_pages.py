@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from payouts.api.app import create_app
+from payouts.app import create_app
 from payouts.domain.payout_math import allocate
 from payouts.services import preview, tokens
 from payouts.services.challenges import create_challenge, get_challenge

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from payouts.api.app import create_app
+from payouts.app import create_app
 from payouts.domain.money import MAX_BALANCE, MAX_STAKE
 from payouts.storage.tables import stakes, transactions
 from tests.support.api import admin_client

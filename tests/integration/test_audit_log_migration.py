@@ -9,8 +9,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import insert, text
 from sqlalchemy.exc import DBAPIError
 
-from payouts.clock import utcnow
 from payouts.storage import migrate
+from payouts.storage.clock import utcnow
 from payouts.storage.tables import audit_log, metadata
 
 

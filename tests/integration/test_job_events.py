@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from payouts.api import live
-from payouts.api.app import create_app
+from payouts.app import create_app
 from payouts.services import tokens
 from payouts.worker.loop import WorkerThread
 from tests.conftest import ADMIN_TOKEN

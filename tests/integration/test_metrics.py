@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from payouts.api.app import create_app
+from payouts.app import create_app
 from payouts.services import users
 from payouts.storage.tables import payout_jobs
 from tests.conftest import ADMIN_TOKEN

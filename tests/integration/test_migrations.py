@@ -14,11 +14,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import insert, inspect, text
 
-from payouts.clock import utcnow
 from payouts.domain.payout_math import allocate, extra_coin_cutoff, payout_amount, split_pool
 from payouts.services import challenges
 from payouts.services.demo import create_demo
 from payouts.storage import migrate
+from payouts.storage.clock import utcnow
 from payouts.storage.database import Database
 from payouts.storage.tables import metadata, payout_entries, transactions
 from tests.conftest import pg_execute, pg_url

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from payouts.api.app import create_app
+from payouts.app import create_app
 from payouts.config import Settings
 from payouts.services import challenges
 from payouts.storage import migrate

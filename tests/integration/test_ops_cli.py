@@ -10,8 +10,8 @@ from sqlalchemy import insert, select
 from typer.testing import CliRunner, Result
 
 from payouts.cli import app
-from payouts.clock import utcnow
 from payouts.services import challenges, users
+from payouts.storage.clock import utcnow
 from payouts.storage.tables import payout_entries, payout_jobs
 from payouts.worker.loop import WorkerThread
 from tests.support.books import assert_books_balance

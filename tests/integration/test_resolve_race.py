@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
-from payouts.api.app import create_app
+from payouts.app import create_app
 from payouts.domain.errors import Conflict
 from payouts.services import challenges
 from payouts.storage.tables import payout_jobs

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from payouts.logs import JsonFormatter
+from payouts.telemetry.logs import JsonFormatter
 from tests.support.jobs import failed_job, queued_job
 from tests.support.scenario import worker
 

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from payouts.api.app import create_app
+from payouts.app import create_app
 from payouts.config import Settings
 from payouts.services import tokens
 from payouts.storage.database import Database

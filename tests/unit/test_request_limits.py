@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from payouts.api.limits import RequestLimits
+from payouts.web.limits import RequestLimits
 
 LIMIT = 1024
 CHUNK = 100

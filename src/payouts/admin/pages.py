@@ -12,18 +12,18 @@ from fastapi import APIRouter, Form, Query, Request
 from sqlalchemy import RowMapping
 from starlette.responses import RedirectResponse, Response
 
-from payouts.admin import cookie
 from payouts.admin.rendering import AdminRoute, redirect, render
 from payouts.admin.session import Acting, Posted, Session, check_same_origin
 from payouts.admin.views import ACTIVE, RESULT_LABELS, JobView, job_view
-from payouts.api.actions import AdminAction
-from payouts.api.deps import AppSettings, Db, Wake, parse_id, parse_uuid, token_role
-from payouts.api.schemas import ChallengeOut, EntryOut
-from payouts.clock import utcnow
 from payouts.domain.errors import InvalidInput
 from payouts.services import challenges, jobs, lookups
 from payouts.services import preview as previews
+from payouts.storage.clock import utcnow
 from payouts.storage.tables import CHALLENGE_STATUSES, RESULTS
+from payouts.web import cookie
+from payouts.web.actions import AdminAction
+from payouts.web.deps import AppSettings, Db, Wake, parse_id, parse_uuid, token_role
+from payouts.web.schemas import ChallengeOut, EntryOut
 
 router = APIRouter(prefix="/admin", route_class=AdminRoute, include_in_schema=False)
 

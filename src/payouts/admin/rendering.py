@@ -14,10 +14,11 @@ from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from payouts.admin import cookie, views
+from payouts.admin import views
 from payouts.admin.session import SignInRequired
-from payouts.api.deps import Unauthorized
 from payouts.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PayoutsError
+from payouts.web import cookie
+from payouts.web.deps import Unauthorized
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"

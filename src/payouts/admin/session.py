@@ -14,9 +14,9 @@ from typing import Annotated
 
 from fastapi import Depends, Form, Request
 
-from payouts.admin import cookie
-from payouts.api.deps import AppSettings, Db, Principal, token_principal
 from payouts.domain.errors import Forbidden, PayoutsError
+from payouts.web import cookie
+from payouts.web.deps import AppSettings, Db, Principal, token_principal
 
 _CSRF_CONTEXT = b"payouts admin ui: form posts"
 

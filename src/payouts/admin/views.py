@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import RowMapping
 
-from payouts.api.schemas import JobOut
+from payouts.web.schemas import JobOut
 
 ACTIVE = ("queued", "running")
 

@@ -18,10 +18,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from payouts.api.deps import Db, Principal, Reader
-from payouts.api.schemas import AuditEntryOut
 from payouts.services import audit
 from payouts.storage.database import Database
+from payouts.web.deps import Db, Principal, Reader
+from payouts.web.schemas import AuditEntryOut
 
 log = logging.getLogger("payouts.audit")
 

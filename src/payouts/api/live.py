@@ -12,12 +12,12 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from payouts.api.deps import Db, Reader, parse_uuid
-from payouts.api.schemas import JobStatusOut
-from payouts.metrics import CONTENT_TYPE_LATEST, PayoutMetrics
 from payouts.services import jobs
 from payouts.services.monitoring import SETTLED_STATUSES
 from payouts.storage.database import Database
+from payouts.telemetry.metrics import CONTENT_TYPE_LATEST, PayoutMetrics
+from payouts.web.deps import Db, Reader, parse_uuid
+from payouts.web.schemas import JobStatusOut
 
 # One primary-key read per stream per poll; changes reach the client within a poll.
 POLL_SECONDS = 0.25

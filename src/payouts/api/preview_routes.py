@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from payouts.api.deps import Db, Reader, parse_id
-from payouts.api.schemas import Out, Result
 from payouts.domain.preview import CoinRange, ResolutionPreview
 from payouts.services import preview as previews
+from payouts.web.deps import Db, Reader, parse_id
+from payouts.web.schemas import Out, Result
 
 router = APIRouter(prefix="/api/admin")
 

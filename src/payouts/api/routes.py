@@ -8,8 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import Connection
 
-from payouts.api.actions import AdminWrite, AuditAs, IdempotencyKey
-from payouts.api.deps import (
+from payouts.domain.errors import InvalidInput
+from payouts.domain.staking import StakeItem
+from payouts.services import challenges, jobs, users
+from payouts.storage.tables import CHALLENGE_STATUSES, ENTRY_STATUSES, JOB_STATUSES
+from payouts.web.actions import AdminWrite, AuditAs, IdempotencyKey
+from payouts.web.deps import (
     AppSettings,
     ChallengeIdPath,
     Db,
@@ -19,7 +23,7 @@ from payouts.api.deps import (
     parse_id,
     parse_uuid,
 )
-from payouts.api.schemas import (
+from payouts.web.schemas import (
     ERROR_RESPONSES,
     NO_NUL_PATTERN,
     ChallengeOut,
@@ -35,10 +39,6 @@ from payouts.api.schemas import (
     ResultIn,
     UserOut,
 )
-from payouts.domain.errors import InvalidInput
-from payouts.domain.staking import StakeItem
-from payouts.services import challenges, jobs, users
-from payouts.storage.tables import CHALLENGE_STATUSES, ENTRY_STATUSES, JOB_STATUSES
 
 router = APIRouter(prefix="/api/admin", responses=ERROR_RESPONSES)
 

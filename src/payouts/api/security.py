@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
 from payouts.api import audit
-from payouts.api.limits import RequestLimits
 from payouts.config import Settings
 from payouts.storage.database import Database
+from payouts.web.limits import RequestLimits
 
 log = logging.getLogger("payouts.api")
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, RowMapping, insert, select
 
-from payouts.clock import utcnow
+from payouts.storage.clock import utcnow
 from payouts.storage.tables import audit_log
 
 OK = "ok"

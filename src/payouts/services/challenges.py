@@ -11,10 +11,10 @@ from datetime import datetime
 from sqlalchemy import Connection, RowMapping, bindparam, case, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from payouts.clock import utcnow
 from payouts.domain.errors import Conflict, InvalidInput, NotFound
 from payouts.domain.jobs import SideTotals, plan_job
 from payouts.domain.staking import Player, Position, StakeItem, StakePlan, plan_stakes
+from payouts.storage.clock import utcnow
 from payouts.storage.tables import RESULTS, challenges, payout_jobs, stakes, transactions, users
 from payouts.storage.work import announce_work
 

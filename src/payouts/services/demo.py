@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, func, select, text
 
-from payouts.clock import utcnow
 from payouts.services.challenges import create_challenge
+from payouts.storage.clock import utcnow
 from payouts.storage.tables import users
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from payouts.clock import utcnow
+from payouts.storage.clock import utcnow
 from payouts.storage.tables import idempotency_keys
 
 

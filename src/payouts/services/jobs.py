@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, RowMapping, select, update
 
-from payouts.clock import utcnow
 from payouts.domain.errors import Conflict, NotFound
+from payouts.storage.clock import utcnow
 from payouts.storage.planning import put_slices_first
 from payouts.storage.tables import payout_entries, payout_jobs
 from payouts.storage.work import announce_work

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, RowMapping, String, cast, func, or_, select
 
-from payouts.clock import utcnow
 from payouts.domain.errors import InvalidInput, NotFound
 from payouts.services.jobs import ACTIVE_STATUSES, get_job
+from payouts.storage.clock import utcnow
 from payouts.storage.tables import JOB_STATUSES, payout_entries, payout_jobs, users
 
 # The seed's monitoring queries, by name: which statuses each one shows.

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, RowMapping, bindparam, func, insert, select, update
 
-from payouts.clock import utcnow
 from payouts.domain.errors import Conflict, NotFound
+from payouts.storage.clock import utcnow
 from payouts.storage.tables import api_tokens
 
 BOOTSTRAP_NAME = "bootstrap"

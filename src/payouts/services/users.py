@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import Connection, RowMapping, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from payouts.clock import utcnow
 from payouts.domain.errors import Conflict, NotFound
+from payouts.storage.clock import utcnow
 from payouts.storage.tables import transactions, users
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select, update
 
-from payouts.clock import utcnow
+from payouts.storage.clock import utcnow
 from payouts.storage.progress import LEDGER_TYPE, JobBatch, record_progress
 from payouts.storage.sql import sql
 from payouts.storage.tables import payout_entries

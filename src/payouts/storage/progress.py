@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, func, insert, update
 
-from payouts.clock import utcnow
+from payouts.storage.clock import utcnow
 from payouts.storage.sql import sql
 from payouts.storage.tables import payout_jobs, transactions
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert
 
-from payouts.clock import utcnow
+from payouts.storage.clock import utcnow
 from payouts.storage.progress import (
     LEDGER_TYPE,
     JobBatch,

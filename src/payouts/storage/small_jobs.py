@@ -25,7 +25,7 @@ from collections import defaultdict
 
 from sqlalchemy import Connection
 
-from payouts.clock import utcnow
+from payouts.storage.clock import utcnow
 from payouts.storage.planning import UnplannedJob
 from payouts.storage.progress import JobBatch, explain_failures
 from payouts.storage.sql import sql

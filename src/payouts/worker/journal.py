@@ -7,8 +7,8 @@ import logging
 import uuid
 from typing import Protocol
 
-from payouts.clock import utcnow
 from payouts.services.monitoring import seconds_between
+from payouts.storage.clock import utcnow
 from payouts.storage.progress import JobBatch
 
 log = logging.getLogger("payouts.worker")

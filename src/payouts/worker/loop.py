@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import DBAPIError
 
 from payouts.config import Settings
-from payouts.metrics import PayoutMetrics
 from payouts.storage import entries, planning, progress, slices, small_jobs
 from payouts.storage.database import Database, is_transient
 from payouts.storage.planning import UnplannedJob
 from payouts.storage.progress import JobBatch
 from payouts.storage.work import WaitingWork, waiting_work
+from payouts.telemetry.metrics import PayoutMetrics
 from payouts.worker import journal
 from payouts.worker.poison import PendingEntriesIsolator, error_text, is_poison, narrow_slice
 from payouts.worker.wakeup import LocalWakeup

@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 
-from payouts.clock import iso_utc, utcnow
+from payouts.storage.clock import iso_utc, utcnow
 
 
 class JsonFormatter(logging.Formatter):

@@ -19,10 +19,10 @@ from pydantic import BaseModel
 from sqlalchemy import Connection
 
 from payouts.api.audit import client_of, describe
-from payouts.api.deps import LiveTokens, Principal, Unauthorized, allowed, status_of, writer
 from payouts.domain.errors import Conflict, InvalidInput, PayoutsError
 from payouts.services import audit, idempotency, tokens
 from payouts.storage.database import Database
+from payouts.web.deps import LiveTokens, Principal, Unauthorized, allowed, status_of, writer
 from payouts.worker.wakeup import LocalWakeup
 
 IdempotencyKey = Annotated[

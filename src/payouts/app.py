@@ -15,10 +15,10 @@ from starlette.exceptions import HTTPException
 
 from payouts.admin.mount import mount_admin
 from payouts.api import live, preview_routes, routes, security
-from payouts.api.deps import LiveTokens, status_of
 from payouts.config import Settings
 from payouts.domain.errors import PayoutsError
 from payouts.storage.database import Database
+from payouts.web.deps import LiveTokens, status_of
 from payouts.worker.loop import PayoutWorker, WorkerThread
 from payouts.worker.wakeup import LocalWakeup, wakeup_for
 

@@ -12,12 +12,12 @@ from typing import Annotated
 import typer
 from sqlalchemy import Connection
 
-from payouts.clock import iso_utc
 from payouts.config import Settings
 from payouts.domain.errors import PayoutsError
 from payouts.services import audit, tokens
 from payouts.services.verify import find_violations
 from payouts.storage import migrate
+from payouts.storage.clock import iso_utc
 from payouts.storage.database import Database
 
 TOKEN_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")

@@ -37,9 +37,7 @@ from rich.text import Text
 from sqlalchemy import RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
-from payouts.api.schemas import EntryOut, JobOut, JobStatusOut, ResolutionsOut
-from payouts.cli_security import cli_actor, cli_client
-from payouts.clock import utcnow
+from payouts.cli.tokens import cli_actor, cli_client
 from payouts.config import Settings
 from payouts.domain.errors import Conflict, InvalidInput, NotFound, PayoutsError
 from payouts.services import audit
@@ -56,7 +54,9 @@ from payouts.services.monitoring import (
     short_id,
     unpayable_failed_entries,
 )
+from payouts.storage.clock import utcnow
 from payouts.storage.database import Database
+from payouts.web.schemas import EntryOut, JobOut, JobStatusOut, ResolutionsOut
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2

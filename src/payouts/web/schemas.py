@@ -10,11 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 from sqlalchemy import RowMapping
 
-from payouts.api.deps import MAX_ID
-from payouts.clock import iso_utc
 from payouts.domain.money import MAX_BALANCE, MAX_FEE_BPS, MAX_STAKE
 from payouts.services.challenges import MAX_RESULTS, Resolution
+from payouts.storage.clock import iso_utc
 from payouts.storage.tables import RESULTS
+from payouts.web.deps import MAX_ID
 
 
 class Body(BaseModel):

@@ -10,10 +10,12 @@ from typing import Annotated
 
 import typer
 
-from payouts import cli_ops, cli_security, logs
+from payouts.cli import jobs as cli_ops
+from payouts.cli import tokens as cli_security
 from payouts.config import Settings
 from payouts.storage import migrate as migrations
 from payouts.storage.database import Database
+from payouts.telemetry import logs
 
 app = typer.Typer(
     help="Pays out the winners of resolved challenges.", no_args_is_help=True, add_completion=False
@@ -48,7 +50,7 @@ def serve(
     """Run the HTTP API (and, unless --no-worker, an embedded payout worker)."""
     import uvicorn
 
-    from payouts.api.app import create_app
+    from payouts.app import create_app
     from payouts.services import tokens
 
     settings = _settings(host=host, port=port, embedded_worker=worker)
@@ -78,7 +80,7 @@ def worker(
     ] = None,
 ) -> None:
     """Run payout workers alone (no HTTP API)."""
-    from payouts.metrics import serve_worker_metrics
+    from payouts.telemetry.metrics import serve_worker_metrics
     from payouts.worker.loop import PayoutWorker, WorkerThread
     from payouts.worker.wakeup import wakeup_for
 

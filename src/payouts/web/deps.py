@@ -11,11 +11,11 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
-from payouts.admin import cookie
 from payouts.config import Settings
 from payouts.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PayoutsError
 from payouts.services import tokens
 from payouts.storage.database import Database
+from payouts.web import cookie
 from payouts.worker.wakeup import LocalWakeup
 
 MAX_ID = 2**31 - 1

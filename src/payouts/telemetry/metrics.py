@@ -24,12 +24,12 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from payouts.clock import utcnow
 from payouts.services.monitoring import as_utc, queue_totals
+from payouts.storage.clock import utcnow
 from payouts.storage.database import Database
 from payouts.storage.progress import JobBatch
 
-log = logging.getLogger("payouts.metrics")
+log = logging.getLogger("payouts.telemetry.metrics")
 
 __all__ = ["CONTENT_TYPE_LATEST", "PayoutMetrics", "serve_worker_metrics"]
 
