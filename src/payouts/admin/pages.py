@@ -14,12 +14,12 @@ from starlette.responses import RedirectResponse, Response
 
 from payouts.admin.rendering import AdminRoute, redirect, render
 from payouts.admin.session import Acting, Posted, Session, check_same_origin
-from payouts.admin.views import ACTIVE, RESULT_LABELS, JobView, job_view
+from payouts.admin.views import RESULT_LABELS, JobView, job_view
 from payouts.domain.errors import InvalidInput
+from payouts.domain.vocabulary import ACTIVE_JOB_STATUSES, CHALLENGE_STATUSES, RESULTS
 from payouts.services import challenges, jobs, lookups
 from payouts.services import preview as previews
 from payouts.storage.clock import utcnow
-from payouts.storage.tables import CHALLENGE_STATUSES, RESULTS
 from payouts.web import cookie
 from payouts.web.actions import AdminAction
 from payouts.web.deps import AppSettings, Db, Wake, parse_id, parse_uuid, token_role
@@ -109,7 +109,7 @@ def _views(rows: Sequence[RowMapping], titles: dict[int, str], now: datetime) ->
 def jobs_page(request: Request, db: Db, session: Session) -> Response:
     now = utcnow()
     with db.read() as conn:
-        active = jobs.list_jobs(conn, ACTIVE, JOBS_SHOWN)
+        active = jobs.list_jobs(conn, ACTIVE_JOB_STATUSES, JOBS_SHOWN)
         failed = jobs.list_jobs(conn, ["failed"], FINISHED_JOBS_SHOWN)
         completed = jobs.list_jobs(conn, ["completed"], FINISHED_JOBS_SHOWN)
         ids = [row["challenge_id"] for row in (*active, *failed, *completed)]

@@ -1,28 +1,16 @@
-"""What the pages show, computed from service rows: job progress, rates, durations. Pure."""
+"""What the pages show of a job: its API object and its timing (domain.timing, as the CLI)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import RowMapping
 
+from payouts.domain.timing import JobTiming
+from payouts.domain.vocabulary import ACTIVE_JOB_STATUSES
+from payouts.services.monitoring import job_timing_of
 from payouts.web.schemas import JobOut
-
-ACTIVE = ("queued", "running")
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; they are UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return max((end - start).total_seconds(), 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,30 +19,35 @@ class JobView:
 
     job: JobOut
     title: str
-    rate: float | None  # entries settled per second since the job started
-    eta_seconds: float | None
-    wait_seconds: float | None  # created -> started
-    run_seconds: float | None  # started -> completed (or now)
-    total_seconds: float | None  # created -> completed
+    timing: JobTiming  # domain.timing: the same meaning as `payouts jobs` and `watch`
 
     @property
     def active(self) -> bool:
-        return self.job.status in ACTIVE
+        return self.job.status in ACTIVE_JOB_STATUSES
+
+    @property
+    def rate(self) -> float | None:
+        return self.timing.paid_per_second
+
+    @property
+    def eta_seconds(self) -> float | None:
+        return self.timing.eta_seconds
+
+    @property
+    def wait_seconds(self) -> float | None:
+        return self.timing.waited_seconds
+
+    @property
+    def run_seconds(self) -> float | None:
+        return self.timing.running_seconds
+
+    @property
+    def total_seconds(self) -> float | None:
+        return self.timing.duration_seconds
 
 
 def job_view(row: RowMapping, title: str, now: datetime) -> JobView:
-    job = JobOut.of(row)
-    created, started = _aware(row["created_at"]), _aware(row["started_at"])
-    completed = _aware(row["completed_at"])
-    end = completed if completed is not None else (now if job.status in ACTIVE else None)
-    run = _seconds(started, end)
-    settled = job.processed_winners + job.failed_winners
-    rate = settled / run if run and settled else None
-    remaining = job.total_winners - settled
-    eta = remaining / rate if rate and job.status in ACTIVE else None
-    return JobView(
-        job, title, rate, eta, _seconds(created, started), run, _seconds(created, completed)
-    )
+    return JobView(JobOut.of(row), title, job_timing_of(row, now))
 
 
 def coins(amount: int | None) -> str:

@@ -12,8 +12,8 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from payouts.domain.vocabulary import SETTLED_JOB_STATUSES
 from payouts.services import jobs
-from payouts.services.monitoring import SETTLED_STATUSES
 from payouts.storage.database import Database
 from payouts.telemetry.metrics import CONTENT_TYPE_LATEST, PayoutMetrics
 from payouts.web.deps import Db, Reader, parse_uuid
@@ -83,7 +83,7 @@ async def _status_events(
     try:
         yield _event(status)
         last_sent = time.monotonic()
-        while status.status not in SETTLED_STATUSES:
+        while status.status not in SETTLED_JOB_STATUSES:
             await anyio.sleep(POLL_SECONDS)
             if await request.is_disconnected() or _server_stopping(request):
                 return

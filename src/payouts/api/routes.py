@@ -10,8 +10,8 @@ from sqlalchemy import Connection
 
 from payouts.domain.errors import InvalidInput
 from payouts.domain.staking import StakeItem
+from payouts.domain.vocabulary import CHALLENGE_STATUSES, ENTRY_STATUSES, JOB_STATUSES
 from payouts.services import challenges, jobs, users
-from payouts.storage.tables import CHALLENGE_STATUSES, ENTRY_STATUSES, JOB_STATUSES
 from payouts.web.actions import AdminWrite, AuditAs, IdempotencyKey
 from payouts.web.deps import (
     AppSettings,

@@ -40,13 +40,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from payouts.cli.tokens import cli_actor, cli_client
 from payouts.config import Settings
 from payouts.domain.errors import Conflict, InvalidInput, NotFound, PayoutsError
+from payouts.domain.vocabulary import SETTLED_JOB_STATUSES
 from payouts.services import audit
 from payouts.services import challenges as challenge_service
 from payouts.services import jobs as job_service
 from payouts.services.monitoring import (
-    SETTLED_STATUSES,
     JobReport,
-    as_utc,
     entries_with_users,
     find_job,
     job_reports,
@@ -54,7 +53,7 @@ from payouts.services.monitoring import (
     short_id,
     unpayable_failed_entries,
 )
-from payouts.storage.clock import utcnow
+from payouts.storage.clock import as_utc, utcnow
 from payouts.storage.database import Database
 from payouts.web.schemas import EntryOut, JobOut, JobStatusOut, ResolutionsOut
 
@@ -413,7 +412,7 @@ def _follow(
         task = progress.add_task(
             _describe(row), total=row["total_winners"], completed=_settled(row)
         )
-        while row["status"] not in SETTLED_STATUSES:
+        while row["status"] not in SETTLED_JOB_STATUSES:
             time.sleep(interval)
             row = read()
             progress.update(task, completed=_settled(row), description=_describe(row))

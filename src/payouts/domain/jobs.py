@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from payouts.domain.payout_math import split_pool
-
-WINNING_SIDE = {"challenger_won": "challenger", "challenged_won": "challenged"}
+from payouts.domain.vocabulary import WINNING_SIDE
 
 
 @dataclass(frozen=True, slots=True)

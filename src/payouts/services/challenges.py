@@ -14,8 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from payouts.domain.errors import Conflict, InvalidInput, NotFound
 from payouts.domain.jobs import SideTotals, plan_job
 from payouts.domain.staking import Player, Position, StakeItem, StakePlan, plan_stakes
+from payouts.domain.vocabulary import RESULTS
 from payouts.storage.clock import utcnow
-from payouts.storage.tables import RESULTS, challenges, payout_jobs, stakes, transactions, users
+from payouts.storage.tables import challenges, payout_jobs, stakes, transactions, users
 from payouts.storage.work import announce_work
 
 

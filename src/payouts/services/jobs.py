@@ -8,12 +8,11 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, RowMapping, select, update
 
 from payouts.domain.errors import Conflict, NotFound
+from payouts.domain.vocabulary import ACTIVE_JOB_STATUSES
 from payouts.storage.clock import utcnow
 from payouts.storage.planning import put_slices_first
 from payouts.storage.tables import payout_entries, payout_jobs
 from payouts.storage.work import announce_work
-
-ACTIVE_STATUSES = ("queued", "running")
 
 
 def get_job(conn: Connection, job_id: uuid.UUID) -> RowMapping:
@@ -51,7 +50,7 @@ def list_entries(
 def trigger(conn: Connection, job_id: uuid.UUID) -> RowMapping:
     """The seed's triggerImmediate: wake the workers now and put this job first."""
     job = get_job(conn, job_id)
-    if job["status"] not in ACTIVE_STATUSES:
+    if job["status"] not in ACTIVE_JOB_STATUSES:
         raise Conflict(
             f"payout job {job_id} is {job['status']}; only queued or running"
             " jobs can be processed now"

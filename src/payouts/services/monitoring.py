@@ -7,23 +7,24 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Connection, RowMapping, String, cast, func, or_, select
 
 from payouts.domain.errors import InvalidInput, NotFound
-from payouts.services.jobs import ACTIVE_STATUSES, get_job
-from payouts.storage.clock import utcnow
-from payouts.storage.tables import JOB_STATUSES, payout_entries, payout_jobs, users
+from payouts.domain.timing import JobTiming, job_timing
+from payouts.domain.vocabulary import ACTIVE_JOB_STATUSES, JOB_STATUSES
+from payouts.services.jobs import get_job
+from payouts.storage.clock import as_utc, utcnow
+from payouts.storage.tables import payout_entries, payout_jobs, users
 
 # The seed's monitoring queries, by name: which statuses each one shows.
 JOB_VIEWS: dict[str, tuple[str, ...]] = {
     "all": JOB_STATUSES,
-    "active": ACTIVE_STATUSES,
+    "active": ACTIVE_JOB_STATUSES,
     "completed": ("completed",),
     "failed": ("failed",),
 }
-SETTLED_STATUSES = ("completed", "failed")
 SHORT_ID_LENGTH = 8  # how tables show a job id; any unique prefix of 4+ digits finds it
 _MIN_PREFIX = 4
 
@@ -78,24 +79,23 @@ def find_job(conn: Connection, ref: str) -> RowMapping:
     return matches[0]
 
 
-def as_utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; they are UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return max(0.0, (as_utc(end) - as_utc(start)).total_seconds())
-
-
 def report(job: RowMapping, now: datetime) -> JobReport:
-    active = job["status"] in ACTIVE_STATUSES
-    end = now if active else job["completed_at"]  # a failed job has no completion time
-    duration = seconds_between(job["created_at"], end)
-    worked = seconds_between(job["started_at"], end)
-    rate = job["processed_winners"] / worked if worked else None
-    return JobReport(job, duration, rate)
+    timing = job_timing_of(job, now)
+    return JobReport(job, timing.duration_seconds, timing.paid_per_second)
+
+
+def job_timing_of(job: RowMapping, now: datetime) -> JobTiming:
+    """domain.timing for a payout_jobs row (SQLite's naive datetimes read as UTC)."""
+    return job_timing(
+        status=job["status"],
+        created_at=as_utc(job["created_at"]),
+        started_at=job["started_at"] and as_utc(job["started_at"]),
+        completed_at=job["completed_at"] and as_utc(job["completed_at"]),
+        processed=job["processed_winners"],
+        failed=job["failed_winners"],
+        total=job["total_winners"],
+        now=now,
+    )
 
 
 def job_reports(conn: Connection, view: str = "all", limit: int = 20) -> list[JobReport]:
@@ -152,16 +152,16 @@ def queue_totals(conn: Connection) -> QueueTotals:
             func.coalesce(func.sum(j.total_winners - j.processed_winners - j.failed_winners), 0),
         ).group_by(j.status)
     ).all()
-    by_status = dict.fromkeys(JOB_STATUSES, 0)
+    by_status: dict[str, int] = dict.fromkeys(JOB_STATUSES, 0)
     failed = pending = 0
     for status, count, failed_winners, unsettled in rows:
         by_status[status] = count
         failed += int(failed_winners)
-        if status in ACTIVE_STATUSES:
+        if status in ACTIVE_JOB_STATUSES:
             pending += int(unsettled)
     # Work waits from the moment its job is queued, so the oldest active job's age is the
     # age of the oldest unpaid entry (entries are materialised from it later).
     oldest = conn.execute(
-        select(func.min(j.created_at)).where(j.status.in_(ACTIVE_STATUSES))
+        select(func.min(j.created_at)).where(j.status.in_(ACTIVE_JOB_STATUSES))
     ).scalar_one()
     return QueueTotals(by_status, failed, pending, oldest)

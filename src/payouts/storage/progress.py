@@ -14,11 +14,12 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, func, insert, update
 
+from payouts.domain.vocabulary import LEDGER_TYPE_OF_JOB
 from payouts.storage.clock import utcnow
 from payouts.storage.sql import sql
 from payouts.storage.tables import payout_jobs, transactions
 
-LEDGER_TYPE = {"payout": "challenge_payout", "refund": "challenge_refund"}
+LEDGER_TYPE = LEDGER_TYPE_OF_JOB
 
 
 @dataclass(frozen=True, slots=True)

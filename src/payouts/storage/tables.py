@@ -26,6 +26,18 @@ from sqlalchemy import (
     text,
 )
 
+from payouts.domain.vocabulary import (
+    CHALLENGE_STATUSES,
+    ENTRY_STATUSES,
+    JOB_KINDS,
+    JOB_STATUSES,
+    LEDGER_TYPES,
+    RESULTS,
+    SIDES,
+    TOKEN_ROLES,
+    USER_STATUSES,
+)
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -50,22 +62,6 @@ Timestamp = DateTime(timezone=True)
 def _one_of(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
-
-USER_STATUSES = ("active", "frozen")
-SIDES = ("challenger", "challenged")
-CHALLENGE_STATUSES = ("open", "resolved")
-RESULTS = ("challenger_won", "challenged_won", "draw")
-JOB_KINDS = ("payout", "refund")
-JOB_STATUSES = ("queued", "running", "completed", "failed")
-ENTRY_STATUSES = ("pending", "completed", "failed")
-LEDGER_TYPES = (
-    "deposit",
-    "challenge_stake",
-    "challenge_payout",
-    "challenge_refund",
-    "platform_fee",
-)
-TOKEN_ROLES = ("admin", "viewer")
 
 users = Table(
     "users",

@@ -24,8 +24,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from payouts.services.monitoring import as_utc, queue_totals
-from payouts.storage.clock import utcnow
+from payouts.services.monitoring import queue_totals
+from payouts.storage.clock import as_utc, utcnow
 from payouts.storage.database import Database
 from payouts.storage.progress import JobBatch
 

@@ -11,9 +11,9 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy import RowMapping
 
 from payouts.domain.money import MAX_BALANCE, MAX_FEE_BPS, MAX_STAKE
+from payouts.domain.vocabulary import RESULTS
 from payouts.services.challenges import MAX_RESULTS, Resolution
 from payouts.storage.clock import iso_utc
-from payouts.storage.tables import RESULTS
 from payouts.web.deps import MAX_ID
 
 

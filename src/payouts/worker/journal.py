@@ -7,8 +7,8 @@ import logging
 import uuid
 from typing import Protocol
 
-from payouts.services.monitoring import seconds_between
-from payouts.storage.clock import utcnow
+from payouts.domain.timing import seconds_between
+from payouts.storage.clock import as_utc, utcnow
 from payouts.storage.progress import JobBatch
 
 log = logging.getLogger("payouts.worker")
@@ -60,7 +60,9 @@ def batch_paid(worker: str, batch: JobBatch, seconds: float) -> None:
 
 
 def job_settled(worker: str, job: JobBatch) -> None:
-    took = seconds_between(job.started_at, job.completed_at or utcnow())
+    took = seconds_between(
+        job.started_at and as_utc(job.started_at), as_utc(job.completed_at or utcnow())
+    )
     message = (
         f"job {job.job_id} {job.status}: {job.processed_winners} paid,"
         f" {job.failed_winners} failed of {job.total_winners} winners"
