@@ -1,24 +1,24 @@
-"""The FastAPI application: routes, error shapes, and the embedded worker's lifetime."""
+"""The application, composed: the JSON API and the admin UI on the shared web plumbing,
+error shapes, request limits, the audit middleware, and the embedded worker's lifetime.
+The one module that knows both the web side and the worker."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from sqlalchemy import text
-from starlette.exceptions import HTTPException
 
 from payouts.admin.mount import mount_admin
-from payouts.api import live, preview_routes, routes, security
+from payouts.api import audit, live, preview_routes, routes
 from payouts.config import Settings
-from payouts.domain.errors import PayoutsError
 from payouts.storage.database import Database
-from payouts.web.deps import LiveTokens, status_of
+from payouts.web.audit import AuditMiddleware
+from payouts.web.deps import LiveTokens
+from payouts.web.errors import install_error_handlers
+from payouts.web.limits import RequestLimits
 from payouts.worker.loop import PayoutWorker, WorkerThread
 from payouts.worker.wakeup import LocalWakeup, wakeup_for
 
@@ -64,9 +64,12 @@ def create_app(
     app.include_router(routes.router)
     app.include_router(preview_routes.router)
     mount_admin(app)
-    live.install(app, database)
-    _install_error_handlers(app)
-    security.install(app, settings, database)
+    app.include_router(audit.router)
+    app.state.metrics = live.install(app, database)
+    install_error_handlers(app)
+    # Added last, runs first: the audit middleware also sees what the limits refuse.
+    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(AuditMiddleware, db=database)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -75,44 +78,3 @@ def create_app(
         return {"status": "ok"}
 
     return app
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(PayoutsError)
-    async def domain_error(_: Request, exc: PayoutsError) -> JSONResponse:
-        return JSONResponse({"message": exc.message}, status_code=status_of(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            {"message": _describe(exc), "errors": _jsonable(exc.errors())}, status_code=422
-        )
-
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"message": str(exc.detail)},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"message": "internal error; see the server log"}, status_code=500)
-
-
-def _describe(exc: RequestValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        loc = [str(p) for p in error.get("loc", ()) if p != "body"]
-        where = ".".join(loc) or "body"
-        parts.append(f"{where}: {error.get('msg', 'invalid')}")
-    return "; ".join(parts[:5]) or "invalid request"
-
-
-def _jsonable(errors: Sequence[Any]) -> list[dict[str, object]]:
-    return [
-        {"loc": [str(p) for p in error.get("loc", ())], "msg": str(error.get("msg"))}
-        for error in errors
-    ]

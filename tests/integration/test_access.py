@@ -9,9 +9,9 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from payouts.api.audit import api_routes
 from payouts.app import create_app
 from payouts.services import challenges, tokens
+from payouts.web.audit import api_routes
 from tests.support.api import api_client, audit_rows, bearer, new_token
 from tests.support.scenario import staked_challenge
 

@@ -16,9 +16,9 @@ from starlette.responses import RedirectResponse, Response
 
 from payouts.admin import views
 from payouts.admin.session import SignInRequired
-from payouts.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PayoutsError
+from payouts.domain.errors import PayoutsError
 from payouts.web import cookie
-from payouts.web.deps import Unauthorized
+from payouts.web.errors import status_of
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -37,8 +37,6 @@ SECURITY_HEADERS = {
 }
 
 FLASH_COOKIE = "payouts_admin_flash"  # a one-time message for the next page
-
-_ERROR_STATUS = {Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409, InvalidInput: 422}
 
 
 def _static_url(name: str) -> str:
@@ -112,7 +110,7 @@ class AdminRoute(APIRoute):
             except SignInRequired as exc:
                 return _sign_in(request, exc.message)
             except PayoutsError as exc:
-                status = _ERROR_STATUS.get(type(exc), 400)
+                status = status_of(exc)
                 return error_page(request, status, exc.message)
             except RequestValidationError as exc:
                 return error_page(request, 422, _describe(exc))

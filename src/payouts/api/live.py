@@ -31,7 +31,6 @@ def install(app: FastAPI, db: Database) -> PayoutMetrics:
     """Give the app its metrics (queue gauges read from `db`) and these routes."""
     metrics = PayoutMetrics()
     metrics.watch_database(db)
-    app.state.metrics = metrics
     app.include_router(router)
     return metrics
 

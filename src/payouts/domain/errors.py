@@ -21,5 +21,9 @@ class InvalidInput(PayoutsError):
     """The request itself is wrong, whatever the state (422)."""
 
 
+class Unauthorized(PayoutsError):
+    """No credentials, or not live ones (401)."""
+
+
 class Forbidden(PayoutsError):
     """The caller is known but may not do this (403)."""

@@ -8,7 +8,7 @@ is why this lives in Python ints (and in NUMERIC on PostgreSQL), never in a BIGI
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from payouts.domain.money import MAX_FEE_BPS
@@ -104,8 +104,3 @@ def allocate(winner_pool: int, stakes: Mapping[int, int]) -> dict[int, int]:
         user_id: payout_amount(winner_pool, stake, winning_total, user_id, cutoff)
         for user_id, stake in stakes.items()
     }
-
-
-def refunds(stakes: Iterable[tuple[int, int]]) -> dict[int, int]:
-    """A draw (or a win with nobody on the winning side) returns every stake in full."""
-    return dict(stakes)

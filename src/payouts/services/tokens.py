@@ -31,16 +31,6 @@ def create_token(conn: Connection, name: str, role: str) -> str:
     return token
 
 
-def role_of(conn: Connection, token: str) -> str | None:
-    """The role of a live token, or None. Looking up a hash reveals nothing about the
-    stored tokens through timing; the env token is compared with compare_digest."""
-    return conn.execute(
-        select(api_tokens.c.role).where(
-            api_tokens.c.token_hash == hash_token(token), api_tokens.c.revoked_at.is_(None)
-        )
-    ).scalar_one_or_none()
-
-
 _LIVE = select(api_tokens.c.name, api_tokens.c.role).where(
     api_tokens.c.token_hash == bindparam("token_hash"), api_tokens.c.revoked_at.is_(None)
 )  # built once: it runs in every request with a stored token

@@ -18,12 +18,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
-from payouts.api.audit import client_of, describe
-from payouts.domain.errors import Conflict, InvalidInput, PayoutsError
+from payouts.domain.errors import Conflict, InvalidInput, PayoutsError, Unauthorized
 from payouts.services import audit, idempotency, tokens
 from payouts.storage.database import Database
-from payouts.web.deps import LiveTokens, Principal, Unauthorized, allowed, status_of, writer
-from payouts.worker.wakeup import LocalWakeup
+from payouts.web.audit import client_of, describe
+from payouts.web.deps import LiveTokens, Principal, WorkNotifier, allowed, writer
+from payouts.web.errors import status_of
 
 IdempotencyKey = Annotated[
     str | None,
@@ -131,9 +131,9 @@ class AdminAction:
         return _response(_dumps(stored.body), stored.status, {REPLAY_HEADER: "true"})
 
     @property
-    def wake(self) -> LocalWakeup:
+    def wake(self) -> WorkNotifier:
         """This process's workers: `wake.notify()` once a job is committed."""
-        wakeup: LocalWakeup = self.request.app.state.wakeup
+        wakeup: WorkNotifier = self.request.app.state.wakeup
         return wakeup
 
     @property

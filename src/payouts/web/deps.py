@@ -6,37 +6,28 @@ import hmac
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from payouts.config import Settings
-from payouts.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PayoutsError
+from payouts.domain.errors import Forbidden, NotFound, Unauthorized
 from payouts.services import tokens
 from payouts.storage.database import Database
 from payouts.web import cookie
-from payouts.worker.wakeup import LocalWakeup
 
 MAX_ID = 2**31 - 1
+
+
+class WorkNotifier(Protocol):
+    """What a request that queued work calls after its commit: the app wires it to the
+    embedded worker's wake-up (web never imports the worker)."""
+
+    def notify(self) -> None: ...
+
+
 ENV_TOKEN_NAME = "env-token"  # who the audit log says acted with PAYOUTS_ADMIN_TOKEN
-
-
-class Unauthorized(PayoutsError):
-    """No token, or not a live one (401)."""
-
-
-ERROR_STATUS: dict[type[PayoutsError], int] = {
-    Unauthorized: 401,
-    Forbidden: 403,
-    NotFound: 404,
-    Conflict: 409,
-    InvalidInput: 422,
-}
-
-
-def status_of(error: PayoutsError) -> int:
-    return ERROR_STATUS.get(type(error), 400)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +78,14 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_wakeup(request: Request) -> LocalWakeup:
-    wakeup: LocalWakeup = request.app.state.wakeup
+async def get_wakeup(request: Request) -> WorkNotifier:
+    wakeup: WorkNotifier = request.app.state.wakeup
     return wakeup
 
 
 Db = Annotated[Database, Depends(get_db)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
-Wake = Annotated[LocalWakeup, Depends(get_wakeup)]
+Wake = Annotated[WorkNotifier, Depends(get_wakeup)]
 
 
 def token_principal(token: str, db: Database, settings: Settings) -> Principal | None:

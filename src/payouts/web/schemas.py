@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
@@ -291,14 +290,3 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": ValidationErrorOut, "description": "Invalid input"},
     503: {"model": ErrorOut, "description": "The database is busy or unavailable; retry"},
 }
-
-
-def parse_job_id(raw: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        return None
-
-
-def dump(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(by_alias=True)

@@ -13,7 +13,7 @@ import logging
 import sqlite3
 import threading
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from payouts.storage.database import Database
 from payouts.storage.work import WORK_CHANNEL
@@ -24,12 +24,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.1
-
-
-class Wakeup(Protocol):
-    def wait(self, timeout: float) -> None: ...
-    def notify(self) -> None: ...
-    def close(self) -> None: ...
 
 
 class LocalWakeup:

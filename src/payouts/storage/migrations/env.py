@@ -1,7 +1,7 @@
 """Alembic environment: runs on the connection `payouts.storage.migrate` hands it."""
 
 from alembic import context
-from sqlalchemy import Connection, create_engine
+from sqlalchemy import Connection
 
 from payouts.storage.tables import metadata
 
@@ -21,10 +21,6 @@ def _run(connection: Connection) -> None:
 
 
 connection = config.attributes.get("connection")
-if connection is not None:
-    _run(connection)
-else:  # plain `alembic` command line use
-    from payouts.config import Settings
-
-    with create_engine(Settings().database_url).begin() as conn:
-        _run(conn)
+if connection is None:
+    raise RuntimeError("run the migrations with `payouts migrate`, not the alembic command")
+_run(connection)
