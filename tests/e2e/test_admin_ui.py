@@ -158,6 +158,7 @@ def test_a_wrong_token_is_refused_and_the_right_one_signs_in(page, live):
 
 def test_resolve_1000_winners_and_watch_the_bar_fill(page, tmp_path):
     env = _env(tmp_path, embedded_worker="false")
+    live_server.payouts(env, "migrate")  # `demo` uses the schema, it does not make it
     challenge_id = live_server.demo(env, winners=1000, losers=200)
     server = live_server.start(env, tmp_path / "serve.log")
     db = Database(env["PAYOUTS_DATABASE_URL"])

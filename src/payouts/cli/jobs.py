@@ -9,14 +9,10 @@ or the database cannot be read; 2 an unknown job or bad arguments (a bad results
 
 from __future__ import annotations
 
-import csv
-import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -35,14 +31,17 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import RowMapping
-from sqlalchemy.exc import SQLAlchemyError
 
-from payouts.cli.tokens import cli_actor, cli_client
-from payouts.config import Settings
-from payouts.domain.errors import Conflict, InvalidInput, NotFound, PayoutsError
+from payouts.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    database,
+    fail,
+    print_json,
+)
+from payouts.cli.common import console as new_console
 from payouts.domain.vocabulary import SETTLED_JOB_STATUSES
-from payouts.services import audit
-from payouts.services import challenges as challenge_service
 from payouts.services import jobs as job_service
 from payouts.services.monitoring import (
     JobReport,
@@ -55,11 +54,8 @@ from payouts.services.monitoring import (
 )
 from payouts.storage.clock import as_utc, utcnow
 from payouts.storage.database import Database
-from payouts.web.schemas import EntryOut, JobOut, JobStatusOut, ResolutionsOut
+from payouts.web.schemas import EntryOut, JobOut, JobStatusOut
 
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 STATUS_STYLE = {
     "queued": "yellow",
     "running": "cyan",
@@ -75,48 +71,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="JSON for scripts instead 
 
 
 def register(app: typer.Typer) -> None:
-    for command in (jobs, entries, trigger, retry, watch, resolve):
+    for command in (jobs, entries, trigger, retry, watch):
         app.command()(command)
 
 
-# --- plumbing -------------------------------------------------------------------------
-
-
-@contextmanager
-def _database() -> Iterator[Database]:
-    """The configured database, not migrated: these commands never change the schema."""
-    settings = Settings()
-    db = Database(settings.database_url, pool_size=2)
-    path = db.url.database
-    if db.is_sqlite and path and path != ":memory:" and not Path(path).exists():
-        # connecting would create an empty file; say where we looked instead
-        _fail(f"no database at {path} (set PAYOUTS_DATABASE_URL)", EXIT_FAILED)
-    try:
-        yield db
-    except (NotFound, InvalidInput) as exc:
-        _fail(exc.message, EXIT_USAGE)
-    except Conflict as exc:
-        _fail(exc.message, EXIT_FAILED)
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        where = db.url.render_as_string(hide_password=True)
-        _fail(f"cannot use the database at {where}: {reason} (run `payouts migrate`?)", 1)
-    finally:
-        db.dispose()
-
-
-def _console() -> Console:
-    # soft_wrap: long lines (ids in hints) wrap in the terminal, not as inserted newlines
-    return Console(highlight=False, soft_wrap=True)
-
-
-def _fail(message: str, code: int) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _print_json(payload: Any) -> None:
-    typer.echo(json.dumps(payload, indent=2))
+# --- formatting -----------------------------------------------------------------------
 
 
 def _count(n: int) -> str:
@@ -168,17 +127,17 @@ def jobs(
     chosen = [name for name, on in (("active", active), ("completed", completed)) if on]
     chosen += ["failed"] if failed else []
     if len(chosen) > 1:
-        _fail("choose one of --active, --completed, --failed", EXIT_USAGE)
+        fail("choose one of --active, --completed, --failed", EXIT_USAGE)
     view = chosen[0] if chosen else "all"
-    with _database() as db, db.read() as conn:
+    with database() as db, db.read() as conn:
         reports = job_reports(conn, view, limit)
     if as_json:
-        _print_json([_job_json(r) for r in reports])
+        print_json([_job_json(r) for r in reports])
         return
     if not reports:
         typer.echo(f"no {'' if view == 'all' else view + ' '}payout jobs")
         return
-    console = _console()
+    console = new_console()
     console.print(_jobs_table(reports, view))
     for r in reports:  # under the table: an error is a sentence, too long for a column
         if r.job["error"]:
@@ -233,12 +192,12 @@ def entries(
     as_json: JsonOpt = False,
 ) -> None:
     """A job's entries (by entry id) with user, amount, attempts and error."""
-    with _database() as db, db.read() as conn:
+    with database() as db, db.read() as conn:
         job_row = find_job(conn, job)
         job_id = job_row["id"]
         rows = entries_with_users(conn, job_id, "failed" if failed else None, limit)
     if as_json:
-        _print_json(
+        print_json(
             [
                 {**EntryOut.of(row).model_dump(by_alias=True), "username": row["username"]}
                 for row in rows
@@ -272,7 +231,7 @@ def entries(
             row["error"] or "",
             _when(row["processed_at"]),
         )
-    console = _console()
+    console = new_console()
     console.print(table)
     total = job_row["failed_winners"] if failed else job_row["total_winners"]
     if len(rows) < total:
@@ -288,10 +247,10 @@ def trigger(job: JobArg, as_json: JsonOpt = False) -> None:
     """Process a queued or running job now, ahead of the others.
 
     The seed's triggerImmediate: running workers are woken at once."""
-    with _database() as db, db.write() as conn:
+    with database() as db, db.write() as conn:
         job_row = job_service.trigger(conn, find_job(conn, job)["id"])
     if as_json:
-        _print_json(JobStatusOut.of(job_row).model_dump(by_alias=True))
+        print_json(JobStatusOut.of(job_row).model_dump(by_alias=True))
         return
     typer.echo(
         f"job {job_row['id']} ({job_row['status']}, {_progress(job_row)} paid)"
@@ -304,13 +263,13 @@ def retry(job: JobArg, as_json: JsonOpt = False) -> None:
     """Put a job's failed entries back to pending and queue the job again.
 
     Completed entries are never touched, so nobody is paid twice (unlike the seed's reset)."""
-    with _database() as db, db.write() as conn:
+    with database() as db, db.write() as conn:
         before = find_job(conn, job)
         job_id = before["id"]
         doomed = unpayable_failed_entries(conn, job_id)
         job_row = job_service.retry(conn, job_id)
     if as_json:
-        _print_json(JobStatusOut.of(job_row).model_dump(by_alias=True))
+        print_json(JobStatusOut.of(job_row).model_dump(by_alias=True))
         return
     reset = before["failed_winners"] - job_row["failed_winners"]
     typer.echo(
@@ -357,12 +316,12 @@ def watch(
     """Follow a job with a live progress bar (rate, ETA) until it completes or fails.
 
     Exits 0 when it completes, 1 when it fails."""
-    with _database() as db:
+    with database() as db:
         with db.read() as conn:
             row = find_job(conn, job)
         job_id = row["id"]
         read = _job_reader(db, job_id)
-        console = _console()
+        console = new_console()
         try:
             row = _follow(console, row, read, interval)
         except KeyboardInterrupt:
@@ -417,111 +376,3 @@ def _follow(
             row = read()
             progress.update(task, completed=_settled(row), description=_describe(row))
     return row
-
-
-# --- resolve --------------------------------------------------------------------------
-
-RESULTS_HEADER = ["challengeId", "result"]
-
-
-def resolve(
-    file: Annotated[
-        Path, typer.Option("--file", help="CSV with a header line: challengeId,result")
-    ],
-    as_json: JsonOpt = False,
-) -> None:
-    """Resolve every challenge a results file lists, in one transaction, or none of them.
-
-    One line per challenge with its job. Exit 1: a challenge is already resolved; 2: bad file.
-    """
-    items, lines = _read_results(file)
-
-    def line_of(index: int) -> str:
-        return f"line {lines[index]}"
-
-    with _database() as db:
-        try:
-            with db.write() as conn:
-                resolutions = challenge_service.resolve_many(conn, items, line_of)
-                audit.record_many(  # as the API records each challenge of a bulk resolve
-                    conn,
-                    [
-                        _cli_audit_row("resolve_challenge", f"challenge_id={cid}", 200, audit.OK)
-                        for cid, _ in items
-                    ],
-                )
-        except PayoutsError as exc:  # refused: recorded on its own, as the API does
-            status = 409 if isinstance(exc, Conflict) else 422
-            with db.write() as conn:
-                audit.record_many(
-                    conn,
-                    [
-                        _cli_audit_row(
-                            "resolve_challenges", f"file={file.name}", status, exc.message
-                        )
-                    ],
-                )
-            raise
-    if as_json:
-        _print_json(ResolutionsOut.of(resolutions).model_dump(mode="json", by_alias=True))
-        return
-    for resolution in resolutions:
-        challenge = resolution.challenge
-        job = (
-            f"{resolution.job_kind} job {resolution.job_id}"
-            if resolution.job_id
-            else "no job (nobody staked)"
-        )
-        typer.echo(f"challenge {challenge['id']}: {challenge['result']}, {job}")
-    queued = sum(1 for r in resolutions if r.job_id)
-    typer.echo(
-        f"resolved {len(resolutions)} challenges in one transaction; {queued} jobs queued",
-        err=True,
-    )
-
-
-def _cli_audit_row(action: str, target: str, status: int, outcome: str) -> dict[str, object]:
-    return audit.row(
-        actor=cli_actor(),
-        action=action,
-        target=target,
-        client=cli_client(),
-        status_code=status,
-        outcome=outcome,
-    )
-
-
-def _read_results(path: Path) -> tuple[list[tuple[int, str]], list[int]]:
-    """(challenge id, result) per data row, and each row's line number. Blank lines are
-    skipped; a bad file exits 2 naming the line (the results themselves are checked by the
-    service)."""
-    rows: list[tuple[int, list[str]]] = []
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            line = 1
-            for row in reader:
-                rows.append((line, [cell.strip() for cell in row]))
-                line = reader.line_num + 1
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        _fail(f"cannot read {path}: {exc}", EXIT_USAGE)
-    rows = [(line, row) for line, row in rows if any(row)]
-    if not rows or rows[0][1] != RESULTS_HEADER:
-        where, got = rows[0] if rows else (1, [])
-        _fail(
-            f"{path}, line {where}: the first line must be the header"
-            f" {','.join(RESULTS_HEADER)} (got {','.join(got)[:100]!r})",
-            EXIT_USAGE,
-        )
-    items, lines = [], []
-    for line, row in rows[1:]:
-        if len(row) != len(RESULTS_HEADER):
-            _fail(f"line {line}: expected 2 columns (challengeId,result), got {len(row)}", 2)
-        raw_id, result = row
-        if not (raw_id.isascii() and raw_id.isdigit()):
-            _fail(f"line {line}: challengeId must be a challenge id (got {raw_id[:40]!r})", 2)
-        items.append((int(raw_id), result))
-        lines.append(line)
-    if not items:
-        _fail(f"{path}: no results under the header", EXIT_USAGE)
-    return items, lines

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
 from payouts.storage.database import Database
@@ -31,3 +33,20 @@ def downgrade(db: Database, revision: str) -> None:
         if db.is_postgres:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
         command.downgrade(alembic_config(conn), revision)
+
+
+def schema_behind(db: Database) -> str | None:
+    """Why this release cannot use the database's schema (it is missing, or at another
+    revision than this release's migrations end at), or None when it is at head. Reads
+    only: commands other than `migrate` and `serve` never change the schema."""
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    with db.read() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    if current == heads:
+        return None
+    if not current:
+        return "the database has no payouts schema"
+    return (
+        f"the database schema is at revision {', '.join(sorted(current))}; this release"
+        f" needs {', '.join(sorted(heads))}"
+    )
