@@ -23,6 +23,7 @@ run: $(VENV)/.run-deps
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: lint
 	$(BIN)/pytest
