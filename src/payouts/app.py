@@ -67,7 +67,8 @@ def create_app(
     app.include_router(audit.router)
     app.state.metrics = live.install(app, database)
     install_error_handlers(app)
-    # Added last, runs first: the audit middleware also sees what the limits refuse.
+    # Starlette runs the middleware added last first: the audit middleware wraps the limits
+    # and so also records the requests they refuse.
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(AuditMiddleware, db=database)
 

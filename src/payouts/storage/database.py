@@ -189,8 +189,10 @@ def _begin_immediate(dbapi_conn: sqlite3.Connection, busy_timeout_ms: int) -> No
 
 def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
     # No connect-time transaction magic from pysqlite: we emit BEGIN ourselves.
-    # A pool as large as the API's thread pool (40): an overflow connection would be opened,
-    # set up (PRAGMAs, functions) and closed again for every request under load.
+    # 20 connections kept open, and up to 20 more under load: 40 in all, as many as the
+    # API's thread pool has threads. A connection beyond the pool is opened, set up (PRAGMAs,
+    # functions) and closed again for each use, which a busy API would pay per request.
+    # (PAYOUTS_DB_POOL_SIZE is PostgreSQL's pool.)
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
