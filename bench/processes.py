@@ -24,12 +24,16 @@ HOST = "127.0.0.1"
 
 
 def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now (the tests use it too)."""
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
 
 
 def payouts_env(database_url: str, **settings: object) -> dict[str, str]:
+    """This process's environment without its PAYOUTS_* settings, plus the given ones
+    (`batch_size=50` is PAYOUTS_BATCH_SIZE=50; admin_token defaults to the bench's). The
+    tests use it too."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYOUTS_")}
     env["PAYOUTS_DATABASE_URL"] = database_url
     env["PAYOUTS_ADMIN_TOKEN"] = ADMIN_TOKEN

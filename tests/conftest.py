@@ -20,8 +20,8 @@ from sqlalchemy.engine import make_url
 from payouts.config import Settings
 from payouts.storage import migrate
 from payouts.storage.database import Database
+from tests.support.tokens import ADMIN_TOKEN
 
-ADMIN_TOKEN = "test-admin-token"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_ADMIN_URL = Settings(
     database_url=os.environ.get(

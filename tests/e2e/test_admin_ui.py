@@ -25,8 +25,10 @@ from payouts.storage.database import Database
 from payouts.worker.loop import PayoutWorker
 from payouts.worker.wakeup import LocalWakeup
 from tests.conftest import unavailable
-from tests.support import live_server
 from tests.support.books import assert_books_balance
+from tests.support.cli import demo, payouts_env, run_payouts
+from tests.support.server import ServerProcess
+from tests.support.tokens import ADMIN_TOKEN
 
 pytestmark = pytest.mark.browser
 
@@ -39,7 +41,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ADMIN_TOKEN = "ui-test-admin-token"
 BATCH_SIZE = 50
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 WAIT_MS = 20_000  # how long to wait for the page to show a state; never a speed check
@@ -69,9 +70,8 @@ def page(browser: Any) -> Iterator[Any]:
 
 
 def _env(tmp: Path, **settings: object) -> dict[str, str]:
-    return live_server.payouts_env(
+    return payouts_env(
         f"sqlite:///{tmp / 'payouts.db'}",
-        ADMIN_TOKEN,
         batch_size=BATCH_SIZE,
         worker_interval_seconds=0.5,
         **settings,
@@ -79,13 +79,12 @@ def _env(tmp: Path, **settings: object) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.LiveServer]:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """`payouts serve` with its embedded worker, shared by the tests that need one."""
     tmp = tmp_path_factory.mktemp("live")
-    live_server.payouts(_env(tmp), "migrate")
-    server = live_server.start(_env(tmp), tmp / "serve.log")
-    yield server
-    server.stop()
+    run_payouts(_env(tmp), "migrate", check=True)
+    with ServerProcess(_env(tmp), tmp / "serve.log") as server:
+        yield server
 
 
 def sign_in(page: Any, base: str, token: str = ADMIN_TOKEN) -> None:
@@ -158,9 +157,9 @@ def test_a_wrong_token_is_refused_and_the_right_one_signs_in(page, live):
 
 def test_resolve_1000_winners_and_watch_the_bar_fill(page, tmp_path):
     env = _env(tmp_path, embedded_worker="false")
-    live_server.payouts(env, "migrate")  # `demo` uses the schema, it does not make it
-    challenge_id = live_server.demo(env, winners=1000, losers=200)
-    server = live_server.start(env, tmp_path / "serve.log")
+    run_payouts(env, "migrate", check=True)  # `demo` uses the schema, it does not make it
+    challenge_id = demo(env, winners=1000, losers=200)["challengeId"]
+    server = ServerProcess(env, tmp_path / "serve.log").start()
     db = Database(env["PAYOUTS_DATABASE_URL"])
     try:
         worker = PayoutWorker(
@@ -316,7 +315,7 @@ def test_a_failed_job_shows_its_error_and_retry_pays(page, live):
     books_balance(live)
 
 
-def books_balance(server: live_server.LiveServer) -> None:
+def books_balance(server: ServerProcess) -> None:
     db = Database(server.env["PAYOUTS_DATABASE_URL"])
     try:
         with db.read() as conn:

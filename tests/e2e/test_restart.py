@@ -14,8 +14,9 @@ from payouts.domain.payout_math import allocate, split_pool
 from payouts.storage.database import Database
 from payouts.storage.tables import payout_jobs, stakes
 from tests.support.books import assert_books_balance
+from tests.support.cli import demo, payouts_env
 from tests.support.reads import entry_count, fee_rows, job_of, ledger_credits
-from tests.support.server_process import ServerProcess, payouts_env, run_demo
+from tests.support.server import ServerProcess
 
 WINNERS, LOSERS = 30_000, 1_000
 FINISH_DEADLINE_SECONDS = 600.0
@@ -56,13 +57,13 @@ class TestRestartMidJob:
     def test_sigkill_mid_job_then_restart_pays_everyone_exactly_once(
         self, database_url: str, tmp_path: Path
     ) -> None:
-        env = payouts_env(database_url, PAYOUTS_BATCH_SIZE="200")
-        server = ServerProcess(env, tmp_path, tmp_path / "serve.log")
+        env = payouts_env(database_url, batch_size=200)
+        server = ServerProcess(env, tmp_path / "serve.log", cwd=tmp_path)
         seen: list[int] = []
         try:
             server.start()
             for _ in range(ATTEMPTS):
-                challenge_id = run_demo(env, tmp_path, WINNERS, LOSERS)["challengeId"]
+                challenge_id = demo(env, WINNERS, LOSERS, cwd=tmp_path)["challengeId"]
                 with server.client() as client:
                     job_id, part_way = resolve_and_catch_part_way(client, challenge_id, seen)
                 if part_way:

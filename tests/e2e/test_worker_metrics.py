@@ -11,8 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from payouts.storage.tables import payout_jobs
+from tests.support.cli import payouts_env, start_payouts
 from tests.support.jobs import queued_job
-from tests.support.processes import payouts_env, start_payouts
 from tests.support.server import free_port
 
 

@@ -15,7 +15,7 @@ from payouts.services.demo import create_demo
 from payouts.storage.database import Database
 from payouts.storage.tables import payout_jobs
 from tests.support.books import assert_books_balance
-from tests.support.processes import payouts_env, start_payouts, wait_for
+from tests.support.cli import payouts_env, start_payouts, wait_for
 from tests.support.scenario import make_users, match_day
 
 

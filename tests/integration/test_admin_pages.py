@@ -15,9 +15,9 @@ from payouts.domain.payout_math import allocate
 from payouts.services import preview, tokens
 from payouts.services.challenges import create_challenge, get_challenge
 from payouts.storage.database import Database
-from tests.conftest import ADMIN_TOKEN
 from tests.support.books import assert_books_balance
 from tests.support.scenario import staked_challenge, worker
+from tests.support.tokens import ADMIN_TOKEN
 
 
 @pytest.fixture

@@ -11,10 +11,11 @@ from sqlalchemy import text
 from payouts.services import challenges
 from tests.support.api import api_client, audit_rows, bearer, new_token
 from tests.support.books import assert_books_balance
+from tests.support.cli import payouts_env
 from tests.support.concurrency import concurrently
 from tests.support.reads import ledger_credits
 from tests.support.scenario import staked_challenge, worker
-from tests.support.server_process import ServerProcess, payouts_env
+from tests.support.server import ServerProcess
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 URL = "/api/admin/challenges/results"
@@ -219,8 +220,8 @@ def test_a_viewer_gets_403_and_changes_nothing(settings, db):
 def test_concurrent_duplicates_apply_once(settings, db, tmp_path):
     """Eight copies of one bulk request, with one key, at once against a real server."""
     items = _four(db)
-    env = payouts_env(settings.database_url, PAYOUTS_EMBEDDED_WORKER="false")
-    server = ServerProcess(env, tmp_path, tmp_path / "serve.log")
+    env = payouts_env(settings.database_url, embedded_worker="false")
+    server = ServerProcess(env, tmp_path / "serve.log", cwd=tmp_path)
     server.start()
     try:
         with server.client() as http:

@@ -9,10 +9,11 @@ from sqlalchemy import text
 
 from payouts.services import challenges
 from tests.support.api import api_client, audit_rows
+from tests.support.cli import payouts_env
 from tests.support.concurrency import concurrently
 from tests.support.faults import fail_inserts, heal
 from tests.support.scenario import make_users, staked_challenge
-from tests.support.server_process import ServerProcess, payouts_env
+from tests.support.server import ServerProcess
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 
@@ -156,8 +157,8 @@ def test_concurrent_duplicates_apply_once(settings, db, tmp_path):
     cid, _, _ = staked_challenge(db, [100], [100])
     other = _open_challenge(db)
     (uid,) = make_users(db, [10_000])
-    env = payouts_env(settings.database_url, PAYOUTS_EMBEDDED_WORKER="false")
-    server = ServerProcess(env, tmp_path, tmp_path / "serve.log")
+    env = payouts_env(settings.database_url, embedded_worker="false")
+    server = ServerProcess(env, tmp_path / "serve.log", cwd=tmp_path)
     server.start()
     try:
         with server.client() as http:

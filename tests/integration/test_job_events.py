@@ -17,10 +17,10 @@ from payouts.api import live
 from payouts.app import create_app
 from payouts.services import tokens
 from payouts.worker.loop import WorkerThread
-from tests.conftest import ADMIN_TOKEN
 from tests.support.jobs import completed_job, queued_job
 from tests.support.scenario import worker
 from tests.support.server import running
+from tests.support.tokens import ADMIN_TOKEN
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 KEEPALIVE = "keep-alive"

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from payouts.app import create_app
 from payouts.services import users
 from payouts.storage.tables import payout_jobs
-from tests.conftest import ADMIN_TOKEN
 from tests.support.jobs import failed_job, queued_job
 from tests.support.scenario import staked_challenge
+from tests.support.tokens import ADMIN_TOKEN
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -23,8 +23,8 @@ from payouts.services import challenges
 from payouts.storage import migrate
 from payouts.storage.database import Database
 from tests.support.scenario import make_users, staked_challenge
+from tests.support.tokens import ADMIN_TOKEN
 
-ADMIN_TOKEN = "fuzz-admin-token"
 STATUSES: Counter[int] = Counter()
 # Per operation (16 of them): the whole run takes about 40 s on a busy 2-core machine.
 MAX_EXAMPLES = 100

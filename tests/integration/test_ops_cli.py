@@ -7,25 +7,22 @@ import uuid
 
 import pytest
 from sqlalchemy import insert, select
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from payouts.cli import app
 from payouts.services import challenges, users
 from payouts.storage.clock import utcnow
 from payouts.storage.tables import payout_entries, payout_jobs
 from payouts.worker.loop import WorkerThread
 from tests.support.books import assert_books_balance
+from tests.support.cli import invoke
 from tests.support.jobs import completed_job, failed_job, queued_job
 from tests.support.scenario import worker
 
 
 @pytest.fixture
 def cli(database_url):
-    runner = CliRunner()
-
     def run(*args: str) -> Result:
-        env = {"PAYOUTS_DATABASE_URL": database_url, "COLUMNS": "200"}
-        return runner.invoke(app, list(args), env=env)
+        return invoke(database_url, *args)
 
     return run
 
@@ -228,17 +225,12 @@ def test_watch_follows_a_job_until_a_worker_completes_it(cli, db, settings):
 
 
 def test_commands_say_when_there_is_no_database(tmp_path):
-    runner = CliRunner()
-    missing = runner.invoke(
-        app, ["jobs"], env={"PAYOUTS_DATABASE_URL": f"sqlite:///{tmp_path}/nothing.db"}
-    )
+    missing = invoke(f"sqlite:///{tmp_path}/nothing.db", "jobs")
     assert missing.exit_code == 1
     assert "no database at" in missing.stderr
     assert not (tmp_path / "nothing.db").exists()
 
     (tmp_path / "empty.db").touch()
-    unmigrated = runner.invoke(
-        app, ["jobs"], env={"PAYOUTS_DATABASE_URL": f"sqlite:///{tmp_path}/empty.db"}
-    )
+    unmigrated = invoke(f"sqlite:///{tmp_path}/empty.db", "jobs")
     assert unmigrated.exit_code == 1
     assert "payouts migrate" in unmigrated.stderr
