@@ -280,7 +280,7 @@ class ValidationErrorOut(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorOut, "description": "The body could not be read (not UTF-8 JSON)"},
+    400: {"model": ErrorOut, "description": "The request could not be read (a body that is not UTF-8, a bad Content-Length)"},
     401: {"model": ErrorOut, "description": "No token, or not a live one"},
     403: {"model": ErrorOut, "description": "The token's role may not do this"},
     404: {"model": ErrorOut, "description": "No such object (or a malformed id)"},
