@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from payouts.domain.preview import CoinRange, ResolutionPreview
+from payouts.domain.vocabulary import Result
 from payouts.services import preview as previews
 from payouts.web.deps import Db, Reader, parse_id
-from payouts.web.schemas import Out, Result
+from payouts.web.schemas import Out
 
 router = APIRouter(prefix="/api/admin")
 

@@ -119,7 +119,12 @@ def jobs(
     completed: Annotated[
         bool, typer.Option("--completed", help="Completed jobs, last completed first")
     ] = False,
-    failed: Annotated[bool, typer.Option("--failed", help="Failed jobs (their entries: `payouts entries JOB --failed`)")] = False,
+    failed: Annotated[
+        bool,
+        typer.Option(
+            "--failed", help="Failed jobs (their entries: `payouts entries JOB --failed`)"
+        ),
+    ] = False,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many jobs")] = 20,
     as_json: JsonOpt = False,
 ) -> None:

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 from sqlalchemy import RowMapping
 
 from payouts.domain.money import MAX_BALANCE, MAX_FEE_BPS, MAX_STAKE
-from payouts.domain.vocabulary import RESULTS
+from payouts.domain.vocabulary import (
+    RESULTS,
+    ChallengeStatus,
+    EntryStatus,
+    JobKind,
+    JobStatus,
+    Result,
+    Side,
+    UserStatus,
+)
 from payouts.services.challenges import MAX_RESULTS, Resolution
 from payouts.storage.clock import iso_utc
 from payouts.web.deps import MAX_ID
@@ -36,8 +45,6 @@ Username = Annotated[
 ]
 Coins = Annotated[int, Field(ge=0, le=MAX_BALANCE)]
 StakeCoins = Annotated[int, Field(ge=1, le=MAX_STAKE)]
-Side = Literal["challenger", "challenged"]
-Result = Literal["challenger_won", "challenged_won", "draw"]
 
 
 class NewUser(Body):
@@ -49,7 +56,7 @@ class UserOut(Out):
     id: int
     username: str
     balance: int
-    status: str
+    status: UserStatus
 
     @classmethod
     def of(cls, row: RowMapping) -> UserOut:
@@ -71,8 +78,8 @@ class NewChallenge(Body):
 class ChallengeOut(Out):
     id: int
     title: str
-    status: str
-    result: str | None
+    status: ChallengeStatus
+    result: Result | None
     platform_fee_bps: int
     challenger_stake_total: int
     challenged_stake_total: int
@@ -167,8 +174,8 @@ class JobStatusOut(Out):
 
     job_id: str
     challenge_id: int
-    kind: str
-    status: str
+    kind: JobKind
+    status: JobStatus
     total_winners: int
     processed_winners: int
     failed_winners: int
@@ -220,7 +227,7 @@ class EntryOut(Out):
     job_id: str
     user_id: int
     amount: int
-    status: str
+    status: EntryStatus
     attempts: int
     error: str | None
     created_at: str
@@ -280,7 +287,12 @@ class ValidationErrorOut(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorOut, "description": "The request could not be read (a body that is not UTF-8, a bad Content-Length)"},
+    400: {
+        "model": ErrorOut,
+        "description": (
+            "The request could not be read (a body that is not UTF-8, a bad Content-Length)"
+        ),
+    },
     401: {"model": ErrorOut, "description": "No token, or not a live one"},
     403: {"model": ErrorOut, "description": "The token's role may not do this"},
     404: {"model": ErrorOut, "description": "No such object (or a malformed id)"},
