@@ -25,6 +25,7 @@ from payouts.storage.progress import JobBatch
 from payouts.storage.work import WaitingWork, waiting_work
 from payouts.telemetry.metrics import PayoutMetrics
 from payouts.worker import journal
+from payouts.worker.housekeeping import Housekeeping, chores_for
 from payouts.worker.poison import PendingEntriesIsolator, error_text, is_poison, narrow_slice
 from payouts.worker.wakeup import LocalWakeup
 
@@ -50,10 +51,14 @@ class PayoutWorker:
     wakeup: LocalWakeup
     name: str = "worker"
     metrics: PayoutMetrics = field(default_factory=PayoutMetrics)
+    housekeeping: Housekeeping = field(init=False)
     _jobs_active: bool = False  # at the last look: some job queued or running
     _paying_slices: bool = False  # the last round paid a slice: more are likely
     _looked_at: float = -1.0  # time.monotonic() of the last look at the waiting work
     _last_look: WaitingWork | None = None
+
+    def __post_init__(self) -> None:
+        self.housekeeping = Housekeeping(self.db, chores_for(self.settings))
 
     def run(self, stop: threading.Event) -> None:
         log.info("%s started (batch size %d)", self.name, self.settings.batch_size)
@@ -71,6 +76,7 @@ class PayoutWorker:
                     log.exception("%s: round failed; retrying", self.name)
                     stop.wait(_ERROR_BACKOFF_SECONDS)
                 continue
+            self._do_housekeeping(stop)
             if not busy:
                 # Work that other workers hold right now (planning, the last slices) frees
                 # up within moments: look again soon, not at the sweep.
@@ -80,6 +86,14 @@ class PayoutWorker:
                     else self.settings.worker_interval_seconds
                 )
         log.info("%s stopped", self.name)
+
+    def _do_housekeeping(self, stop: threading.Event) -> None:
+        if stop.is_set() or not self.housekeeping.due():
+            return
+        try:
+            self.housekeeping.run_due()
+        except Exception:  # a chore that fails is tried again at its next turn
+            log.exception("%s: housekeeping failed", self.name)
 
     def run_round(self, stop: threading.Event | None = None) -> bool:
         """One step of each kind of waiting work; True if anything was done."""
