@@ -33,6 +33,55 @@ def _resolved_demo(db: Database, winners: int, losers: int, result: str, seed: i
     return made.challenge_id
 
 
+def _unsettled_jobs(db: Database) -> int:
+    with db.read() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).where(payout_jobs.c.status != "completed")
+            ).scalar_one()
+        )
+
+
+def _kill_workers_at_random_until_settled(
+    db: Database, env: dict[str, str], log: Path, seed: int, pause: tuple[float, float]
+) -> int:
+    """Run 4 workers, SIGKILL one at random every `pause` seconds and restart it, until
+    every job is completed; the number of kills."""
+    rng = random.Random(seed)
+    workers = [start_payouts(["worker"], env, log) for _ in range(4)]
+    kills = 0
+    deadline = time.monotonic() + 300
+    try:
+        while _unsettled_jobs(db):
+            assert time.monotonic() < deadline, "jobs did not finish under chaos"
+            time.sleep(rng.uniform(*pause))
+            victim = rng.randrange(len(workers))
+            workers[victim].send_signal(signal.SIGKILL)
+            workers[victim].wait()
+            kills += 1
+            workers[victim] = start_payouts(["worker"], env, log)
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait()
+    assert kills >= 3, "the jobs finished before the chaos began; make them bigger"
+    return kills
+
+
+def _totals_processed_and_ledger_rows(db: Database) -> list[tuple[int, int, int]]:
+    with db.read() as conn:
+        assert_books_balance(conn)
+        rows = conn.execute(
+            text(
+                "SELECT j.total_winners, j.processed_winners,"
+                " (SELECT count(*) FROM transactions t JOIN payout_entries e"
+                "  ON e.id = t.payout_entry_id WHERE e.job_id = j.id) AS ledger_rows"
+                " FROM payout_jobs j"
+            )
+        ).all()
+    return [(total, processed, ledger) for total, processed, ledger in rows]
+
+
 class TestWakeUp:
     def test_an_idle_worker_wakes_for_a_new_job_long_before_its_sweep(
         self, db: Database, database_url: str, tmp_path: Path
@@ -63,48 +112,11 @@ class TestChaos:
             _resolved_demo(db, size, size // 10, result, seed=n)
             for n, (size, result) in enumerate(zip(sizes, results, strict=True))
         ]
-        env = payouts_env(
-            database_url, batch_size=250, worker_interval_seconds=0.5
+        env = payouts_env(database_url, batch_size=250, worker_interval_seconds=0.5)
+        kills = _kill_workers_at_random_until_settled(
+            db, env, tmp_path / "workers.log", seed=2024, pause=(0.1, 0.8)
         )
-        log = tmp_path / "workers.log"
-        rng = random.Random(2024)
-        workers = [start_payouts(["worker"], env, log) for _ in range(4)]
-        kills = 0
-        deadline = time.monotonic() + 300
-
-        def all_done() -> bool:
-            with db.read() as conn:
-                return (
-                    conn.execute(
-                        select(func.count()).where(payout_jobs.c.status != "completed")
-                    ).scalar_one()
-                    == 0
-                )
-
-        try:
-            while not all_done():
-                assert time.monotonic() < deadline, "jobs did not finish under chaos"
-                time.sleep(rng.uniform(0.1, 0.8))
-                victim = rng.randrange(len(workers))
-                workers[victim].send_signal(signal.SIGKILL)
-                workers[victim].wait()
-                kills += 1
-                workers[victim] = start_payouts(["worker"], env, log)
-        finally:
-            for worker in workers:
-                worker.kill()
-                worker.wait()
-        assert kills >= 3, "the jobs finished before the chaos began; make them bigger"
-        with db.read() as conn:
-            assert_books_balance(conn)
-            rows = conn.execute(
-                text(
-                    "SELECT j.total_winners, j.processed_winners,"
-                    " (SELECT count(*) FROM transactions t JOIN payout_entries e"
-                    "  ON e.id = t.payout_entry_id WHERE e.job_id = j.id) AS ledger_rows"
-                    " FROM payout_jobs j"
-                )
-            ).all()
+        rows = _totals_processed_and_ledger_rows(db)
         assert len(rows) == len(challenge_ids)
         for total, processed, ledger_rows in rows:
             assert total == processed == ledger_rows
@@ -124,44 +136,10 @@ class TestChaos:
             for cid in made:
                 challenges.resolve(conn, cid, "challenger_won")
         env = payouts_env(database_url, batch_size=20, worker_interval_seconds=0.5)
-        log = tmp_path / "workers.log"
-        rng = random.Random(2025)
-        workers = [start_payouts(["worker"], env, log) for _ in range(4)]
-        kills = 0
-        deadline = time.monotonic() + 300
-
-        def unsettled() -> int:
-            with db.read() as conn:
-                return int(
-                    conn.execute(
-                        select(func.count()).where(payout_jobs.c.status != "completed")
-                    ).scalar_one()
-                )
-
-        try:
-            while unsettled():
-                assert time.monotonic() < deadline, "jobs did not finish under chaos"
-                time.sleep(rng.uniform(0.1, 0.5))
-                victim = rng.randrange(len(workers))
-                workers[victim].send_signal(signal.SIGKILL)
-                workers[victim].wait()
-                kills += 1
-                workers[victim] = start_payouts(["worker"], env, log)
-        finally:
-            for worker in workers:
-                worker.kill()
-                worker.wait()
-        assert kills >= 3, "the jobs finished before the chaos began; make them bigger"
-        with db.read() as conn:
-            assert_books_balance(conn)
-            rows = conn.execute(
-                text(
-                    "SELECT j.total_winners, j.processed_winners,"
-                    " (SELECT count(*) FROM transactions t JOIN payout_entries e"
-                    "  ON e.id = t.payout_entry_id WHERE e.job_id = j.id) AS ledger_rows"
-                    " FROM payout_jobs j"
-                )
-            ).all()
+        kills = _kill_workers_at_random_until_settled(
+            db, env, tmp_path / "workers.log", seed=2025, pause=(0.1, 0.5)
+        )
+        rows = _totals_processed_and_ledger_rows(db)
         assert len(rows) == 2_000
         assert all(total == processed == ledger for total, processed, ledger in rows)
         print(json.dumps({"kills": kills}))
