@@ -11,11 +11,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, RowMapping, and_, func, or_, select
 
 from payouts.domain.vocabulary import ACTIVE_JOB_STATUSES, JOB_STATUSES, SETTLED_JOB_STATUSES
+from payouts.storage import throughput as throughput_sql
 from payouts.storage.clock import as_utc
 from payouts.storage.tables import audit_log, payout_entries, payout_jobs, transactions, users
 
@@ -231,3 +232,27 @@ def find_user(conn: Connection, ref: str) -> RowMapping | None:
         if found is not None:
             return found
     return conn.execute(select(users).where(users.c.username == ref)).mappings().first()
+
+
+@dataclass(frozen=True, slots=True)
+class Throughput:
+    """Winners paid in each bucket of a window that ends now, oldest bucket first."""
+
+    bucket_seconds: int
+    first_bucket_start: datetime
+    counts: list[int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+
+def throughput(
+    conn: Connection, now: datetime, window_seconds: int, bucket_seconds: int
+) -> Throughput:
+    """From the ledger (storage.throughput): exact, and kept by the service itself."""
+    last = int(now.timestamp()) // bucket_seconds
+    first = last - window_seconds // bucket_seconds + 1
+    start = datetime.fromtimestamp(first * bucket_seconds, UTC)
+    paid = throughput_sql.paid_per_bucket(conn, start, bucket_seconds)
+    return Throughput(bucket_seconds, start, [paid.get(b, 0) for b in range(first, last + 1)])

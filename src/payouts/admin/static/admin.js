@@ -173,6 +173,7 @@
     if (!live) return;
     const text = live.querySelector("[data-field=live]");
     live.classList.toggle("lost", failing);
+    document.body.classList.toggle("offline", failing);
     if (failing) {
       const ago = lastOk === null ? "" : ` (numbers from ${agoText(lastOk)})`;
       text.textContent = `connection lost, retrying${ago}`;
