@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from payouts.app import create_app
+from payouts.services import console
 from payouts.storage.clock import iso_utc, utcnow
 from payouts.storage.tables import payout_jobs
 from tests.integration.test_admin_pages import _bearer, sign_in, viewer_token
@@ -185,3 +186,40 @@ class TestHistory:
         assert second.count('<tr id="job-') == 1
         jobs_page = client.get("/admin/jobs").text
         assert 'data-count="completed">21<' in jobs_page
+
+
+def test_the_challenges_search_finds_a_hash_id(client, db):
+    cid, _, _ = staked_challenge(db, [100], [300])
+    sign_in(client)
+    page = client.get("/admin/challenges", params={"q": f"#{cid}"}).text
+    assert f'data-challenge-id="{cid}"' in page
+
+
+class TestThroughput:
+    def test_the_chart_counts_every_winner_paid_and_keeps_counting(self, client, db, settings):
+        csrf = sign_in(client)
+        hour, day = console.ThroughputCache(3600, 60), console.ThroughputCache(86_400, 900)
+        cid, _, _ = staked_challenge(db, [100, 200, 300], [400])
+        _resolve(client, csrf, cid, 1000)
+        worker(db, settings).run_until_idle()
+        with db.read() as conn:
+            first = (hour.read(conn, utcnow()).total, day.read(conn, utcnow()).total)
+        assert first == (3, 3)
+        cid, _, _ = staked_challenge(db, [100, 200], [400])
+        _resolve(client, csrf, cid, 700)
+        worker(db, settings).run_until_idle()
+        with db.read() as conn:
+            paid = conn.execute(
+                text("SELECT COUNT(*) FROM transactions WHERE type = 'challenge_payout'")
+            ).scalar_one()
+            later = hour.read(conn, utcnow())
+            assert (later.total, day.read(conn, utcnow()).total) == (paid, paid) == (5, 5)
+            assert len(later.counts) == 60 and later.counts[-1] + later.counts[-2] == 5
+        page = client.get("/admin/jobs").text
+        assert 'data-window="hour" data-paid="5"' in page and 'class="bar"' in page
+
+    def test_no_ledger_rows_no_bars(self, client, db):
+        sign_in(client)
+        with db.read() as conn:
+            assert console.ThroughputCache(3600, 60).read(conn, utcnow()).total == 0
+        assert "Nobody was paid in this window" in client.get("/admin/jobs").text

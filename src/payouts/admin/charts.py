@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -67,9 +68,27 @@ def _chart(window: str, title: str, data: console.Throughput, tick_every: int) -
     return Chart(window, title, bars, peak, data.total, ticks)
 
 
-def chart_context(conn: Connection, now: datetime) -> list[Chart]:
-    hour = console.throughput(conn, now, 3600, 60)
-    day = console.throughput(conn, now, 86_400, 900)
+@dataclass(frozen=True, slots=True)
+class ChartCaches:
+    """One per application (app.state): the ledger's final buckets, read once."""
+
+    hour: console.ThroughputCache
+    day: console.ThroughputCache
+
+
+def caches_of(state: Any) -> ChartCaches:
+    caches = getattr(state, "chart_caches", None)
+    if caches is None:
+        caches = ChartCaches(
+            console.ThroughputCache(3600, 60), console.ThroughputCache(86_400, 900)
+        )
+        state.chart_caches = caches
+    return caches
+
+
+def chart_context(conn: Connection, now: datetime, caches: ChartCaches) -> list[Chart]:
+    hour = caches.hour.read(conn, now)
+    day = caches.day.read(conn, now)
     return [
         _chart("hour", "Last hour, per minute", hour, 10),
         _chart("day", "Last day, per 15 minutes (average per minute)", day, 16),

@@ -120,7 +120,7 @@ def jobs_page(request: Request, db: Db, session: Session) -> Response:
         ids = [row["challenge_id"] for row in (*active, *failed, *completed)]
         titles = lookups.challenge_titles(conn, ids)
         failed_info = live.failed_context(conn, failed)
-        chart = charts.chart_context(conn, now)
+        chart = charts.chart_context(conn, now, charts.caches_of(request.app.state))
     return render(
         request,
         "jobs.html",

@@ -8,6 +8,7 @@ failed entry was settled (read from the failed entries' partial index: few rows)
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -247,12 +248,41 @@ class Throughput:
         return sum(self.counts)
 
 
-def throughput(
-    conn: Connection, now: datetime, window_seconds: int, bucket_seconds: int
-) -> Throughput:
-    """From the ledger (storage.throughput): exact, and kept by the service itself."""
-    last = int(now.timestamp()) // bucket_seconds
-    first = last - window_seconds // bucket_seconds + 1
-    start = datetime.fromtimestamp(first * bucket_seconds, UTC)
-    paid = throughput_sql.paid_per_bucket(conn, start, bucket_seconds)
-    return Throughput(bucket_seconds, start, [paid.get(b, 0) for b in range(first, last + 1)])
+# A bucket is final once this long has passed since its end: a batch stamps its ledger rows
+# when it starts and commits them a moment later.
+SETTLE_SECONDS = 120
+
+
+class ThroughputCache:
+    """Winners paid per bucket over a window, from the ledger (storage.throughput). Final
+    buckets are kept, so each call reads only the ledger rows of the last few minutes: the
+    day chart costs a day's scan once per process, then a few minutes' rows per call."""
+
+    def __init__(self, window_seconds: int, bucket_seconds: int) -> None:
+        self.window_seconds = window_seconds
+        self.bucket_seconds = bucket_seconds
+        self._final: dict[int, int] = {}
+        self._known_before: int | None = None  # buckets below this are all in _final
+        self._lock = threading.Lock()
+
+    def read(self, conn: Connection, now: datetime) -> Throughput:
+        size = self.bucket_seconds
+        moment = int(as_utc(now).timestamp())
+        last = moment // size
+        first = last - self.window_seconds // size + 1
+        settled_before = (moment - SETTLE_SECONDS) // size  # buckets below it are final
+        with self._lock:
+            start = max(first, self._known_before or first)
+            fresh = throughput_sql.paid_per_bucket(
+                conn, datetime.fromtimestamp(start * size, UTC), size
+            )
+            for bucket in range(start, settled_before):
+                self._final[bucket] = fresh.get(bucket, 0)
+            self._known_before = max(start, settled_before)
+            for bucket in [b for b in self._final if b < first]:
+                del self._final[bucket]
+            counts = [
+                self._final[b] if b in self._final else fresh.get(b, 0)
+                for b in range(first, last + 1)
+            ]
+        return Throughput(size, datetime.fromtimestamp(first * size, UTC), counts)

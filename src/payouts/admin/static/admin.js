@@ -238,12 +238,17 @@
     year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
   });
 
+  const preciseFormat = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
+  });
+
   function localTimes(root) {
     for (const element of root.querySelectorAll("time[datetime]")) {
       const at = Date.parse(element.getAttribute("datetime"));
       if (!Number.isFinite(at) || element.dataset.local) continue;
       element.title = `${element.getAttribute("datetime").slice(0, 19).replace("T", " ")} UTC`;
-      element.textContent = localFormat.format(new Date(at));
+      const format = element.hasAttribute("data-seconds") ? preciseFormat : localFormat;
+      element.textContent = format.format(new Date(at));
       element.dataset.local = "1";
     }
   }
