@@ -53,11 +53,13 @@ class TestFeed:
         since = iso_utc(utcnow())
         first, _, _ = staked_challenge(db, [100, 200], [300])
         watched = _resolve(client, csrf, first, 600)
-        feed = client.get("/admin/feed", params={"since": since, "watch": watched}).json()
+        feed = client.get("/admin/feed", params={"since": since}).json()
         (job,) = feed["jobs"]
         assert (job["jobId"], job["section"]) == (watched, "active")
-        assert 'data-job-id="' + watched in job["html"]
+        assert 'data-job-id="' + watched in job["html"]  # a row the page has not got
         assert feed["counts"]["queued"] == 1
+        feed = client.get("/admin/feed", params={"since": since, "watch": watched}).json()
+        assert feed["jobs"][0]["html"] == ""  # the page has the row: figures only
 
         worker(db, settings).run_until_idle()
         second, _, _ = staked_challenge(db, [100], [300])
@@ -223,3 +225,14 @@ class TestThroughput:
         with db.read() as conn:
             assert console.ThroughputCache(3600, 60).read(conn, utcnow()).total == 0
         assert "Nobody was paid in this window" in client.get("/admin/jobs").text
+
+
+def test_a_job_page_feed_carries_only_its_job(client, db):
+    csrf = sign_in(client)
+    jobs = []
+    for _ in range(2):
+        cid, _, _ = staked_challenge(db, [100], [300])
+        jobs.append(_resolve(client, csrf, cid, 400))
+    params = {"since": "2000-01-01T00:00:00Z", "watch": jobs[0], "only": "true"}
+    feed = client.get("/admin/feed", params=params).json()
+    assert [job["jobId"] for job in feed["jobs"]] == [jobs[0]]

@@ -91,14 +91,19 @@ def feed(
     session: Session,
     since: Annotated[str, Query(max_length=40)],
     watch: Annotated[str, Query(max_length=40 * console.WATCH_LIMIT)] = "",
+    only: Annotated[bool, Query()] = False,
 ) -> Response:
     """The jobs a live page must show (every active job, every job created since the page
     loaded, and the ones it watches), each with its row's HTML for the section it belongs
-    in, and the count of jobs by status. One request per page per poll."""
+    in (none for a watched job still active: the page has its row), and the count of jobs
+    by status. One request per page per poll. `only=true`: just the watched jobs (a job's
+    own page)."""
     now = utcnow()
     macros: Any = templates.env.get_template("_jobs.html").module
+    watched = _parse_watch(watch)
+    have = set(watched)
     with db.read() as conn:
-        rows = console.feed_jobs(conn, _parse_since(since), _parse_watch(watch))
+        rows = console.feed_jobs(conn, _parse_since(since), watched, only=only)
         counts = console.status_counts(conn)
         views = views_of(conn, rows, now)
         failed = failed_context(conn, [row for row in rows if row["status"] == "failed"])
@@ -106,8 +111,11 @@ def feed(
     for view in views:
         job = view.job
         section = section_of(job.status)
-        if section == "active":
-            html: Markup = macros.progress_row(view, session)
+        html: Markup
+        if section == "active" and uuid.UUID(job.job_id) in have:
+            html = Markup("")  # the page has this row: it updates it from the figures
+        elif section == "active":
+            html = macros.progress_row(view, session)
         elif section == "failed":
             html = macros.failed_row(
                 view,

@@ -32,7 +32,6 @@ router = APIRouter(prefix="/admin", route_class=AdminRoute, include_in_schema=Fa
 
 HOME = "/admin/jobs"
 FAILED_ENTRIES_PAGE = 100
-JOBS_SHOWN = 100
 CHALLENGES_SHOWN = 100
 FINISHED_JOBS_SHOWN = 20
 
@@ -111,7 +110,7 @@ def _views(rows: Sequence[RowMapping], titles: dict[int, str], now: datetime) ->
 def jobs_page(request: Request, db: Db, session: Session) -> Response:
     now = utcnow()
     with db.read() as conn:
-        active = jobs.list_jobs(conn, ACTIVE_JOB_STATUSES, JOBS_SHOWN)
+        active = jobs.list_jobs(conn, ACTIVE_JOB_STATUSES, console.FEED_LIMIT)
         failed = jobs.list_jobs(conn, ["failed"], FINISHED_JOBS_SHOWN)
         completed, _ = console.ended_jobs(
             conn, console.HistoryFilter(statuses=("completed",)), limit=FINISHED_JOBS_SHOWN

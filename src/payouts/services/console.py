@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, RowMapping, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, RowMapping, and_, func, or_, select
 
 from payouts.domain.vocabulary import ACTIVE_JOB_STATUSES, JOB_STATUSES, SETTLED_JOB_STATUSES
 from payouts.storage import throughput as throughput_sql
@@ -40,14 +40,20 @@ ENDED_AT = func.coalesce(_j.completed_at, _FAILED_AT).label("ended_at")
 
 
 def feed_jobs(
-    conn: Connection, since: datetime, watched: Collection[uuid.UUID]
+    conn: Connection, since: datetime, watched: Collection[uuid.UUID], *, only: bool = False
 ) -> Sequence[RowMapping]:
     """Every active job, every job created since `since` (ended or not) and the `watched`
     ones (the rows a page shows as active), newest first: what a page needs to move its rows
-    between sections and add the jobs it has not seen."""
-    wanted = or_(_j.status.in_(ACTIVE_JOB_STATUSES), _j.created_at >= since)
-    if watched:
-        wanted = or_(wanted, _j.id.in_(sorted(watched)[:WATCH_LIMIT]))
+    between sections and add the jobs it has not seen. `only`: just the watched ones (a
+    job's own page)."""
+    ids: ColumnElement[bool] = _j.id.in_(sorted(watched)[:WATCH_LIMIT])
+    wanted: ColumnElement[bool]
+    if only:
+        wanted = ids
+    else:
+        wanted = or_(_j.status.in_(ACTIVE_JOB_STATUSES), _j.created_at >= since)
+        if watched:
+            wanted = or_(wanted, ids)
     query = select(payout_jobs, ENDED_AT).where(wanted).order_by(_j.created_at.desc(), _j.id)
     return conn.execute(query.limit(FEED_LIMIT)).mappings().all()
 

@@ -210,7 +210,9 @@
     const watched = watchOne
       ? [watchOne]
       : [...document.querySelectorAll("[data-list=active] > li[data-job-id]")].map((r) => r.dataset.jobId);
-    const url = `${live.dataset.feed}?since=${encodeURIComponent(live.dataset.since)}&watch=${watched.join(",")}`;
+    const url =
+      `${live.dataset.feed}?since=${encodeURIComponent(live.dataset.since)}&watch=${watched.join(",")}` +
+      (watchOne ? "&only=true" : "");
     try {
       const feed = await fetchJson(url);
       if (feed === null) return;
