@@ -9,6 +9,8 @@
 (() => {
   const POLL_MS = 2000;
   const STATUSES = ["queued", "running", "completed", "failed"];
+  const SINCE_MARGIN_MS = 10000;
+  const ENDED_SHOWN = 20; // as the server renders them
   const RATE_WINDOW = 6; // samples (about 10 s) for the throughput estimate
   const number = new Intl.NumberFormat("en-US");
   let stopped = false;
@@ -161,6 +163,14 @@
     return true;
   }
 
+  // Ended sections keep the newest rows; the history page has the rest.
+  function trim() {
+    for (const section of ["failed", "completed"]) {
+      const list = document.querySelector(`[data-list="${section}"]`);
+      while (list && list.children.length > ENDED_SHOWN) list.lastElementChild.remove();
+    }
+  }
+
   function counts(byStatus) {
     const active = (byStatus.queued || 0) + (byStatus.running || 0);
     const values = { active, failed: byStatus.failed || 0, completed: byStatus.completed || 0 };
@@ -225,6 +235,10 @@
       } else if (moved) {
         await refreshJobPage();
       }
+      // Next time, only jobs created since a little before this answer (a resolve commits
+      // within milliseconds of stamping its job): a page open all day stays cheap.
+      live.dataset.since = new Date(Date.parse(feed.now) - SINCE_MARGIN_MS).toISOString();
+      if (!watchOne) trim();
       lastOk = Date.now();
       failing = false;
     } catch (error) {
