@@ -154,7 +154,7 @@ def test_retry_from_the_ui_pays_an_unfrozen_winner(client, db, settings):
     client.post(f"/api/admin/users/{frozen}/unfreeze", headers=_bearer())
     retried = client.post(f"/admin/jobs/{job_id}/retry", data={"csrf": csrf})
     assert retried.status_code == 200
-    assert "failed entries are pending again" in retried.text
+    assert "1 failed entry pending again" in retried.text
     worker(db, settings).run_until_idle()
     status = client.get(f"/api/admin/payout-jobs/{job_id}/status").json()
     assert (status["status"], status["processedWinners"]) == ("completed", 3)

@@ -12,25 +12,26 @@ from fastapi import APIRouter, Form, Query, Request
 from sqlalchemy import RowMapping
 from starlette.responses import RedirectResponse, Response
 
+from payouts.admin import charts
+from payouts.admin import console as live
 from payouts.admin.rendering import AdminRoute, redirect, render
 from payouts.admin.session import Acting, Posted, Session, check_same_origin
-from payouts.admin.views import RESULT_LABELS, JobView, job_view
+from payouts.admin.views import RESULT_LABELS, JobView, job_view, plural
 from payouts.domain.errors import InvalidInput
 from payouts.domain.vocabulary import ACTIVE_JOB_STATUSES, CHALLENGE_STATUSES, RESULTS
-from payouts.services import challenges, jobs, lookups
+from payouts.services import challenges, console, jobs, lookups
 from payouts.services import preview as previews
-from payouts.storage.clock import utcnow
+from payouts.services.monitoring import short_id
+from payouts.storage.clock import iso_utc, utcnow
 from payouts.web import cookie
 from payouts.web.actions import AdminAction
 from payouts.web.deps import AppSettings, Db, Wake, parse_id, parse_uuid, token_role
-from payouts.web.schemas import ChallengeOut, EntryOut
+from payouts.web.schemas import ChallengeOut
 
 router = APIRouter(prefix="/admin", route_class=AdminRoute, include_in_schema=False)
 
 HOME = "/admin/jobs"
-FAILED_ENTRIES_SHOWN = 5
 FAILED_ENTRIES_PAGE = 100
-JOBS_SHOWN = 100
 CHALLENGES_SHOWN = 100
 FINISHED_JOBS_SHOWN = 20
 
@@ -109,31 +110,32 @@ def _views(rows: Sequence[RowMapping], titles: dict[int, str], now: datetime) ->
 def jobs_page(request: Request, db: Db, session: Session) -> Response:
     now = utcnow()
     with db.read() as conn:
-        active = jobs.list_jobs(conn, ACTIVE_JOB_STATUSES, JOBS_SHOWN)
+        active = jobs.list_jobs(conn, ACTIVE_JOB_STATUSES, console.FEED_LIMIT)
         failed = jobs.list_jobs(conn, ["failed"], FINISHED_JOBS_SHOWN)
-        completed = jobs.list_jobs(conn, ["completed"], FINISHED_JOBS_SHOWN)
+        completed, _ = console.ended_jobs(
+            conn, console.HistoryFilter(statuses=("completed",)), limit=FINISHED_JOBS_SHOWN
+        )
+        counts = console.status_counts(conn)
         ids = [row["challenge_id"] for row in (*active, *failed, *completed)]
         titles = lookups.challenge_titles(conn, ids)
-        failed_entries = {
-            str(row["id"]): [
-                EntryOut.of(entry)
-                for entry in jobs.list_entries(
-                    conn, row["id"], "failed", limit=FAILED_ENTRIES_SHOWN
-                )
-            ]
-            for row in failed
-        }
+        failed_info = live.failed_context(conn, failed)
+        chart = charts.chart_context(conn, now, charts.caches_of(request.app.state))
     return render(
         request,
         "jobs.html",
         {
             "session": session,
             "nav": "jobs",
+            "since": iso_utc(now),
+            "counts": counts,
             "active": _views(active, titles, now),
             "failed": _views(failed, titles, now),
             "completed": _views(completed, titles, now),
-            "failed_entries": failed_entries,
-            "entries_shown": FAILED_ENTRIES_SHOWN,
+            "failed_entries": failed_info.entries,
+            "people": failed_info.people,
+            "frozen": failed_info.frozen,
+            "entries_shown": live.FAILED_ENTRIES_SHOWN,
+            "chart": chart,
         },
     )
 
@@ -150,12 +152,12 @@ def job_page(
     with db.read() as conn:
         row = jobs.get_job(conn, jid)
         titles = lookups.challenge_titles(conn, [row["challenge_id"]])
-        entries = [
-            EntryOut.of(entry)
-            for entry in jobs.list_entries(
-                conn, jid, "failed", after_id=after_id, limit=FAILED_ENTRIES_PAGE
-            )
-        ]
+        entries = jobs.list_entries(
+            conn, jid, "failed", after_id=after_id, limit=FAILED_ENTRIES_PAGE
+        )
+        people = console.users_by_id(conn, [entry["user_id"] for entry in entries])
+        frozen = console.frozen_failed_users(conn, jid)
+        timeline = console.timeline(conn, row)
     return render(
         request,
         "job.html",
@@ -163,9 +165,13 @@ def job_page(
             "session": session,
             "nav": "jobs",
             "view": _views([row], titles, utcnow())[0],
+            "since": iso_utc(utcnow()),
             "entries": entries,
+            "people": people,
+            "frozen": frozen,
+            "timeline": timeline,
             "after_id": after_id,
-            "next_after_id": entries[-1].id if len(entries) == FAILED_ENTRIES_PAGE else None,
+            "next_after_id": entries[-1]["id"] if len(entries) == FAILED_ENTRIES_PAGE else None,
         },
     )
 
@@ -184,7 +190,8 @@ def trigger_job(
         jobs.trigger(conn, jid)
     wake.notify()
     return redirect(
-        _local(back, f"{HOME}#job-{jid}"), f"Asked the workers to process job {jid} now."
+        _local(back, f"{HOME}#job-{jid}"),
+        f"Asked the workers to process job {short_id(jid)} now.",
     )
 
 
@@ -196,15 +203,30 @@ def retry_job(
     wake: Wake,
     session: Acting,
     back: Annotated[str, Form(max_length=2000)] = "",
+    confirmed: Annotated[str, Form(max_length=5)] = "",
 ) -> Response:
+    """Failed entries back to pending. If some of their users are still frozen (or gone)
+    and the form did not show that, nothing runs: the page says so and offers it again."""
     jid = parse_uuid(job_id, "payout job")
+    page = f"/admin/jobs/{jid}"
+    if not confirmed:
+        with db.read() as conn:
+            frozen = console.frozen_failed_users(conn, jid)
+        if frozen:
+            return redirect(
+                page,
+                f"Not retried: {plural(len(frozen), 'user')} of the failed entries"
+                f" {'is' if len(frozen) == 1 else 'are'} still frozen or gone, so a retry"
+                " would fail again. Unfreeze them first, or retry anyway.",
+            )
     with AdminAction(request, db, session.principal).write(status=303) as conn:
         failed = jobs.get_job(conn, jid)["failed_winners"]
         jobs.retry(conn, jid)
     wake.notify()
     return redirect(
-        _local(back, f"{HOME}#job-{jid}"),
-        f"Retrying job {jid}: {failed:,} failed entries are pending again.",
+        f"{page}#timeline",
+        f"Retry started for job {short_id(jid)}: {plural(failed, 'failed entry', 'failed entries')}"
+        " pending again. This page shows whether they are paid or fail again.",
     )
 
 

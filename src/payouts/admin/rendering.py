@@ -55,6 +55,7 @@ templates.env.filters.update(
     rate=views.rate,
     when=views.when,
     fee_percent=views.percent_of_bps,
+    plural=views.plural,
 )
 
 

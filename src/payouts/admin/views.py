@@ -90,3 +90,8 @@ RESULT_LABELS = {
     "challenged_won": "Challenged won",
     "draw": "Draw",
 }
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """'1 failed entry', '2 failed entries'."""
+    return f"{count:,} {one if count == 1 else (many or one + 's')}"

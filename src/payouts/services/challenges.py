@@ -64,7 +64,9 @@ def list_challenges(
 
 
 def _int_or_none(text: str) -> int | None:
-    return int(text) if text.isdigit() and len(text) < 10 else None
+    """An id as the pages write it: "12" or "#12"."""
+    digits = text.strip().removeprefix("#").strip()
+    return int(digits) if digits.isdigit() and len(digits) < 10 else None
 
 
 # The statements of placing stakes, built once (they run for every stake request).

@@ -1,20 +1,19 @@
-// payouts admin: keeps each active job's progress row live. Every 2 seconds it asks
-// GET /api/admin/payout-jobs/{jobId}/status for each row marked data-poll, and stops
-// polling a row once its job is completed or failed. The session cookie authorises these
-// reads; no token is visible to this script.
+// payouts admin: keeps the jobs page (and a job's page) one live view of the truth. Every
+// 2 seconds it asks ONE endpoint, GET /admin/feed, for every active job, every job created
+// since the page loaded and the jobs this page shows as active; rows move between the
+// Active, Failed and Completed sections as their status changes (the server renders each
+// row), the counts follow, a failure is announced, and the header says how fresh the
+// numbers are. The session cookie authorises these reads; no token is visible to this script.
 "use strict";
 
 (() => {
   const POLL_MS = 2000;
-  const TERMINAL = new Set(["completed", "failed"]);
   const STATUSES = ["queued", "running", "completed", "failed"];
+  const SINCE_MARGIN_MS = 10000;
+  const ENDED_SHOWN = 20; // as the server renders them
   const RATE_WINDOW = 6; // samples (about 10 s) for the throughput estimate
-  const LIST_EVERY = 5; // polls between checks for jobs started elsewhere
   const number = new Intl.NumberFormat("en-US");
   let stopped = false;
-  let rounds = 0;
-
-  const polled = () => [...document.querySelectorAll("li[data-job-id][data-poll]")];
   const field = (row, name) => row.querySelector(`[data-field="${name}"]`);
 
   function duration(seconds) {
@@ -97,43 +96,187 @@
     return response.json();
   }
 
-  async function poll(row) {
-    try {
-      const job = await fetchJson(`/api/admin/payout-jobs/${encodeURIComponent(row.dataset.jobId)}/status`);
-      if (job === null) return;
-      row.classList.remove("stale");
+  // --- the live view ------------------------------------------------------------------------
+  const live = document.getElementById("live");
+  const watchOne = live && live.dataset.watch; // a job's own page watches only that job
+  let lastOk = null;
+  let failing = false;
+
+  const rowOf = (id) => document.getElementById(`job-${id}`);
+  const sectionOf = (row) => row.closest("[data-list]")?.dataset.list;
+  const plural = (n, one, many) => `${number.format(n)} ${n === 1 ? one : many}`;
+
+  function fragment(html, section) {
+    const holder = document.createElement(section === "completed" ? "tbody" : "ul");
+    holder.innerHTML = html;
+    return holder.firstElementChild;
+  }
+
+  function announce(job) {
+    const box = document.getElementById("announcements");
+    if (!box) return;
+    const text =
+      `${job.kind === "refund" ? "Refund job" : "Job"} for challenge #${job.challengeId} failed: ` +
+      plural(job.failedWinners, "entry", "entries");
+    const line = document.createElement("p");
+    line.className = "alert";
+    line.textContent = text;
+    const link = document.createElement("a");
+    link.href = `/admin/jobs/${job.jobId}`;
+    link.textContent = "Open it";
+    line.append(" ", link);
+    box.prepend(line);
+  }
+
+  function tidy() {
+    for (const empty of document.querySelectorAll("[data-empty]")) {
+      const list = document.querySelector(`[data-list="${empty.dataset.empty}"]`);
+      const has = Boolean(list && list.querySelector("[data-job-id]"));
+      empty.hidden = has;
+      const wrap = document.querySelector(`[data-empty-hide="${empty.dataset.empty}"]`);
+      if (wrap) wrap.hidden = !has;
+    }
+  }
+
+  // One job from the feed: update its row in place, or move it to the section it belongs in.
+  function place(job) {
+    const row = rowOf(job.jobId);
+    if (watchOne) {
+      if (job.jobId !== watchOne || !row) return false;
+      const changed = row.dataset.status !== job.status;
+      if (changed && job.status === "failed") announce(job);
       update(row, job);
-      if (TERMINAL.has(job.status)) delete row.dataset.poll;
-    } catch (error) {
-      row.classList.add("stale"); // keep polling: the server may be restarting
-      console.warn(error);
+      return changed;
+    }
+    if (row && sectionOf(row) === job.section) {
+      if (job.section === "active") update(row, job);
+      return false;
+    }
+    const list = document.querySelector(`[data-list="${job.section}"]`);
+    if (!list) return false;
+    const fresh = fragment(job.html, job.section);
+    if (row) row.remove();
+    list.prepend(fresh);
+    if (job.section === "active") throughput(fresh, job.processedWinners + job.failedWinners);
+    if (job.status === "failed") announce(job);
+    localTimes(fresh);
+    return true;
+  }
+
+  // Ended sections keep the newest rows; the history page has the rest.
+  function trim() {
+    for (const section of ["failed", "completed"]) {
+      const list = document.querySelector(`[data-list="${section}"]`);
+      while (list && list.children.length > ENDED_SHOWN) list.lastElementChild.remove();
     }
   }
 
-  // A job resolved in another tab or by the API: offer a reload rather than guess its row.
-  async function lookForNewJobs() {
-    const banner = document.getElementById("new-jobs");
-    if (!banner) return;
-    try {
-      const jobs = await fetchJson("/api/admin/payout-jobs?status=queued,running");
-      if (jobs === null) return;
-      const known = new Set([...document.querySelectorAll("[data-job-id]")].map((el) => el.dataset.jobId));
-      banner.hidden = !jobs.some((job) => !known.has(job.jobId));
-    } catch (error) {
-      console.warn(error);
+  function counts(byStatus) {
+    const active = (byStatus.queued || 0) + (byStatus.running || 0);
+    const values = { active, failed: byStatus.failed || 0, completed: byStatus.completed || 0 };
+    for (const badge of document.querySelectorAll("[data-count]")) {
+      badge.textContent = number.format(values[badge.dataset.count] ?? 0);
     }
   }
 
-  async function round() {
+  function indicator() {
+    if (!live) return;
+    const text = live.querySelector("[data-field=live]");
+    live.classList.toggle("lost", failing);
+    document.body.classList.toggle("offline", failing);
+    if (failing) {
+      const ago = lastOk === null ? "" : ` (numbers from ${agoText(lastOk)})`;
+      text.textContent = `connection lost, retrying${ago}`;
+    } else if (lastOk !== null) {
+      text.textContent = `live · updated ${agoText(lastOk)}`;
+    }
+    for (const row of document.querySelectorAll("[data-list=active] > li, [data-list=job] > li")) {
+      row.classList.toggle("stale", failing);
+    }
+  }
+
+  function agoText(at) {
+    const seconds = Math.max(0, Math.round((Date.now() - at) / 1000));
+    if (seconds < 2) return "just now";
+    if (seconds < 90) return `${seconds} s ago`;
+    return `${Math.round(seconds / 60)} min ago`;
+  }
+
+  async function refreshJobPage() {
+    // The job changed status: its details, timeline and failed entries come from the server.
+    const response = await fetch(location.pathname + location.search, { cache: "no-store" });
+    if (!response.ok) return;
+    const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+    const fresh = doc.querySelector("[data-refresh=job]");
+    const current = document.querySelector("[data-refresh=job]");
+    if (fresh && current) {
+      current.replaceWith(document.adoptNode(fresh));
+      localTimes(document);
+    }
+  }
+
+  async function feedRound() {
     if (stopped) return;
-    rounds += 1;
-    await Promise.all(polled().map(poll));
-    if (rounds % LIST_EVERY === 0) await lookForNewJobs();
-    if (!stopped && (polled().length || document.getElementById("new-jobs"))) setTimeout(round, POLL_MS);
+    const watched = watchOne
+      ? [watchOne]
+      : [...document.querySelectorAll("[data-list=active] > li[data-job-id]")].map((r) => r.dataset.jobId);
+    const url =
+      `${live.dataset.feed}?since=${encodeURIComponent(live.dataset.since)}&watch=${watched.join(",")}` +
+      (watchOne ? "&only=true" : "");
+    try {
+      const feed = await fetchJson(url);
+      if (feed === null) return;
+      let moved = false;
+      // Oldest first, so each prepend leaves the newest on top.
+      for (const job of [...feed.jobs].reverse()) moved = place(job) || moved;
+      if (!watchOne) {
+        counts(feed.counts);
+        tidy();
+      } else if (moved) {
+        await refreshJobPage();
+      }
+      // Next time, only jobs created since a little before this answer (a resolve commits
+      // within milliseconds of stamping its job): a page open all day stays cheap.
+      live.dataset.since = new Date(Date.parse(feed.now) - SINCE_MARGIN_MS).toISOString();
+      if (!watchOne) trim();
+      lastOk = Date.now();
+      failing = false;
+    } catch (error) {
+      failing = true;
+      console.warn(error);
+    }
+    indicator();
+    if (!stopped) setTimeout(feedRound, POLL_MS);
+  }
+
+  // --- times in the browser's zone, UTC on hover ----------------------------------------------
+  const localFormat = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+  });
+
+  const preciseFormat = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
+  });
+
+  function localTimes(root) {
+    for (const element of root.querySelectorAll("time[datetime]")) {
+      const at = Date.parse(element.getAttribute("datetime"));
+      if (!Number.isFinite(at) || element.dataset.local) continue;
+      element.title = `${element.getAttribute("datetime").slice(0, 19).replace("T", " ")} UTC`;
+      const format = element.hasAttribute("data-seconds") ? preciseFormat : localFormat;
+      element.textContent = format.format(new Date(at));
+      element.dataset.local = "1";
+    }
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    for (const row of polled()) throughput(row, Number(row.dataset.processed) + Number(row.dataset.failed));
-    if (polled().length || document.getElementById("new-jobs")) setTimeout(round, POLL_MS);
+    localTimes(document);
+    for (const row of document.querySelectorAll("li[data-job-id][data-poll]")) {
+      throughput(row, Number(row.dataset.processed) + Number(row.dataset.failed));
+    }
+    if (!live) return;
+    lastOk = Date.now();
+    setInterval(indicator, 1000);
+    setTimeout(feedRound, POLL_MS);
   });
 })();
