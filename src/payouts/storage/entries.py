@@ -3,8 +3,8 @@
 Entries are normally written once, already settled, by the slice or small-job paths. After
 an operator fixes what failed an entry (unfreezes its user) and retries the job, its failed
 entries become pending again, and this path pays them: claim a batch of a job's pending
-entries, credit the active users, write the ledger rows and mark the entries, add to the
-job's counters; one transaction, set-based.
+entries, credit the active users, write the ledger rows and their events, mark the entries,
+add to the job's counters; one transaction, set-based.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select, update
 
+from payouts.domain.vocabulary import EVENT_TYPE_OF_JOB
 from payouts.storage.clock import utcnow
+from payouts.storage.events import events_from_ledger, ledger_mark
 from payouts.storage.progress import LEDGER_TYPE, JobBatch, record_progress
 from payouts.storage.sql import sql
 from payouts.storage.tables import payout_entries
@@ -51,6 +53,7 @@ def pay_pending_entries(
                 "after_id": after_id,
                 "batch_size": batch_size,
                 "ledger_type": LEDGER_TYPE[job.kind],
+                "event_type": EVENT_TYPE_OF_JOB[job.kind],
                 "challenge_id": job.challenge_id,
             },
         ).one()
@@ -85,6 +88,16 @@ WITH claimed AS (
 ), ledger AS (
     INSERT INTO transactions (user_id, type, amount, challenge_id, payout_entry_id, created_at)
     SELECT user_id, :ledger_type, amount, :challenge_id, entry_id, now() FROM credited
+    RETURNING id, user_id, amount
+), paid_events AS (
+    -- the outbox: one event per ledger row, in this statement (docs/events.md)
+    INSERT INTO events (type, tx, created_at, data)
+    SELECT :event_type, CAST(CAST(pg_current_xact_id() AS text) AS bigint), now(),
+           json_build_object('userId', l.user_id, 'amount', l.amount,
+                             'challengeId', :challenge_id, 'jobId', CAST(:job_id AS text),
+                             'transactionId', l.id)
+    FROM ledger l
+    ORDER BY l.id
 ), marked AS (
     UPDATE payout_entries e
     SET status = CASE WHEN e.id IN (SELECT entry_id FROM credited)
@@ -164,7 +177,9 @@ def _pay_pending_sqlite(
     )
     conn.execute(_FAIL_UNPAYABLE_SQLITE, params)
     conn.execute(_CREDIT_SQLITE, params)
+    ledger_before = ledger_mark(conn)
     conn.execute(_LEDGER_SQLITE, params)
+    events_from_ledger(conn, ledger_before)
     amounts = conn.execute(_MARK_SQLITE, params).scalars().all()
     return claim.claimed, len(amounts), sum(amounts)
 
