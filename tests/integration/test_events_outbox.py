@@ -98,4 +98,3 @@ class TestRollback:
             assert len(all_events(conn)) == len(found)
         assert types_of(found)["payout.paid"] == len(stakes)
         assert types_of(found)["job.completed"] == 1
-
