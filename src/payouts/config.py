@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(12, ge=1)
     webhook_timeout_seconds: float = Field(10.0, gt=0)
     webhook_disable_after: timedelta = timedelta(hours=24)
+    webhook_retry_base_seconds: float = Field(5.0, gt=0)  # the first retry's wait (doubling)
     webhook_delivery: bool = True  # workers deliver webhooks beside paying
 
     @field_validator("event_retention", "webhook_disable_after", mode="before")

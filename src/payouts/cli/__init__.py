@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import typer
 
-from payouts.cli import audit, events, jobs, resolve, service, tokens, verify
+from payouts.cli import audit, events, jobs, resolve, service, tokens, verify, webhooks
 
 app = typer.Typer(
     help="Pays out the winners of resolved challenges.", no_args_is_help=True, add_completion=False
 )
-for group in (service, jobs, resolve, tokens, audit, verify, events):
+for group in (service, jobs, resolve, tokens, audit, verify, events, webhooks):
     group.register(app)
 
 

@@ -50,21 +50,20 @@ class Cursor:
 START = Cursor(0, 0, 0)
 
 
-def retry_delay(attempt: int, rng: random.Random | None = None) -> timedelta:
-    """How long to wait after the `attempt`-th failed POST of a delivery: 5 s doubled per
-    attempt, capped at 1 h, with full jitter on the upper half (0.5x to 1x)."""
-    base = min(5.0 * 2 ** max(attempt - 1, 0), 3600.0)
-    jitter = (rng or random).uniform(0.5, 1.0)
-    return timedelta(seconds=base * jitter)
+RETRY_CAP_SECONDS = 3600.0
 
 
-def retry_schedule(attempts: int) -> list[tuple[float, float]]:
-    """The (shortest, longest) wait after each failed attempt, for the docs and tests."""
-    schedule = []
-    for attempt in range(1, attempts):
-        base = min(5.0 * 2 ** (attempt - 1), 3600.0)
-        schedule.append((base * 0.5, base))
-    return schedule
+def retry_delay(attempt: int, base: float = 5.0, rng: random.Random | None = None) -> timedelta:
+    """How long to wait after the `attempt`-th failed POST of a delivery: `base` seconds
+    doubled per attempt, capped at 1 h, times a random factor in [0.5, 1) (jitter, so
+    endpoints that failed together do not retry together)."""
+    return timedelta(seconds=retry_bounds(attempt, base)[1] * (rng or random).uniform(0.5, 1.0))
+
+
+def retry_bounds(attempt: int, base: float = 5.0) -> tuple[float, float]:
+    """The (shortest, longest) wait in seconds after the `attempt`-th failed attempt."""
+    longest = min(base * 2 ** max(attempt - 1, 0), RETRY_CAP_SECONDS)
+    return longest * 0.5, longest
 
 
 def is_older_than(cursor: Cursor, now: datetime, retention: timedelta) -> bool:

@@ -161,6 +161,14 @@ RETURNING *
 """
 
 
+def anything_due(conn: Connection) -> bool:
+    """Is some endpoint claimable now? (a read, before taking a write transaction)"""
+    postgres = conn.dialect.name == "postgresql"
+    claimable = _CLAIMABLE.format(newer=_NEWER_POSTGRES if postgres else _NEWER_SQLITE)
+    statement = text(claimable).bindparams(bindparam("now", type_=TIMESTAMP))
+    return conn.execute(statement, {"now": utcnow()}).first() is not None
+
+
 def claim_endpoint(conn: Connection, owner: str, lease: timedelta) -> RowMapping | None:
     """Lease the endpoint that has waited longest and has something to send."""
     postgres = conn.dialect.name == "postgresql"

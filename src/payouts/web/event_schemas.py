@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import StringConstraints
 
 from payouts.domain.vocabulary import DeliveryStatus, EventType
 from payouts.storage.events import Event
-from payouts.web.schemas import Out
+from payouts.web.schemas import NO_NUL_PATTERN, Body, Out
 
 
 class EventOut(Out):
@@ -59,3 +61,19 @@ class WebhookDeliveryOut(Out):
     last_error: str | None
     created_at: str
     delivered_at: str | None
+
+
+class NewWebhookEndpoint(Body):
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=NO_NUL_PATTERN)]
+    # None or empty: every type; checked against the known types (422 for an unknown one)
+    events: list[Annotated[str, StringConstraints(max_length=40)]] | None = None
+    description: (
+        Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL_PATTERN)] | None
+    ) = None
+
+
+class PingOut(Out):
+    ok: bool
+    status: int | None
+    error: str | None
+    seconds: float
