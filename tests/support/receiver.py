@@ -50,7 +50,8 @@ def main() -> None:
                 "at": time.time(),
                 "webhook_id": self.headers.get("webhook-id"),
                 "verified": verified,
-                "answered": 500 if fail else (200 if verified else 400),
+                # None: never answered (--hang)
+                "answered": None if options.hang else 500 if fail else 200 if verified else 400,
                 "events": payload["events"],
             }
             with lock, options.out.open("a") as out:
@@ -59,7 +60,7 @@ def main() -> None:
                 time.sleep(3600)
             if options.slow:
                 time.sleep(options.slow)
-            self.send_response(record["answered"])
+            self.send_response(int(record["answered"]))
             self.send_header("content-length", "0")
             self.end_headers()
 
