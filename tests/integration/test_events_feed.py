@@ -10,15 +10,17 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from payouts.domain.events import Cursor
 from payouts.services import challenges
 from payouts.services import events as feed
 from payouts.storage.clock import utcnow
+from payouts.storage.database import Database
 from payouts.storage.events import insert_events
 from payouts.storage.tables import events, transactions
 from payouts.worker.housekeeping import Housekeeping, chores_for
+from tests.conftest import pg_url
 from tests.support.api import api_client, bearer, new_token
 from tests.support.cli import invoke
 from tests.support.events import assert_events_match_ledger
@@ -204,3 +206,17 @@ class TestLateCommit:
         with db.read() as conn:
             page = feed.read_page(conn, page.next.encode(), 10, None, WEEK)
         assert [e.data["n"] for e in page.events] == [1, 2]
+
+    def test_a_long_transaction_in_another_database_does_not_hold_the_feed(self, db, settings):
+        other = Database(pg_url("postgres"), pool_size=1)
+        try:
+            with other.engine.connect() as elsewhere:
+                elsewhere.execute(text("SELECT pg_current_xact_id()"))  # holds an xid open
+                with db.write() as conn:
+                    insert_events(conn, [("job.failed", {"n": 1})])
+                with db.read() as conn:
+                    page = feed.read_page(conn, None, 10, None, WEEK)
+                assert [e.data["n"] for e in page.events] == [1]
+                elsewhere.rollback()
+        finally:
+            other.dispose()

@@ -6,18 +6,20 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
+from payouts.domain.events import START
+from payouts.storage.events import read_events
 from payouts.storage.tables import events, payout_jobs, transactions
 
 MONEY_EVENTS = {"challenge_payout": "payout.paid", "challenge_refund": "refund.paid"}
 
 
 def all_events(conn: Connection) -> list[dict[str, Any]]:
-    e = events.c
+    """Every committed event, as the feed shows it, in feed order."""
     return [
-        {"id": row.id, "type": row.type, "tx": row.tx, "data": row.data}
-        for row in conn.execute(select(e.id, e.type, e.tx, e.data).order_by(e.id))
+        {"id": event.id, "type": event.type, "tx": event.tx, "data": event.data}
+        for event in read_events(conn, START, 10**9)
     ]
 
 
@@ -49,8 +51,11 @@ def assert_events_match_ledger(conn: Connection) -> list[dict[str, Any]]:
             "jobId": jobs[row.challenge_id],
             "transactionId": row.id,
         }
+    stored = conn.execute(select(func.count()).select_from(events)).scalar_one()
+    assert stored == len(found), "an event the feed does not serve"
     if conn.dialect.name == "postgresql":
-        assert all(event["tx"] for event in found), "an event without its transaction id"
+        untagged = conn.execute(select(func.count()).where(events.c.tx.is_(None))).scalar_one()
+        assert untagged == 0, "an event without its writer's transaction id"
     return found
 
 

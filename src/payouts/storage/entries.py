@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select, update
 
-from payouts.domain.vocabulary import EVENT_TYPE_OF_JOB
 from payouts.storage.clock import utcnow
 from payouts.storage.events import events_from_ledger, ledger_mark
 from payouts.storage.progress import LEDGER_TYPE, JobBatch, record_progress
@@ -53,7 +52,6 @@ def pay_pending_entries(
                 "after_id": after_id,
                 "batch_size": batch_size,
                 "ledger_type": LEDGER_TYPE[job.kind],
-                "event_type": EVENT_TYPE_OF_JOB[job.kind],
                 "challenge_id": job.challenge_id,
             },
         ).one()
@@ -88,16 +86,14 @@ WITH claimed AS (
 ), ledger AS (
     INSERT INTO transactions (user_id, type, amount, challenge_id, payout_entry_id, created_at)
     SELECT user_id, :ledger_type, amount, :challenge_id, entry_id, now() FROM credited
-    RETURNING id, user_id, amount
+    RETURNING id, type
 ), paid_events AS (
     -- the outbox: one event per ledger row, in this statement (docs/events.md)
-    INSERT INTO events (type, tx, created_at, data)
-    SELECT :event_type, CAST(CAST(pg_current_xact_id() AS text) AS bigint), now(),
-           json_build_object('userId', l.user_id, 'amount', l.amount,
-                             'challengeId', :challenge_id, 'jobId', CAST(:job_id AS text),
-                             'transactionId', l.id)
-    FROM ledger l
-    ORDER BY l.id
+    INSERT INTO events (type, tx, created_at, transaction_id)
+    SELECT CASE type WHEN 'challenge_payout' THEN 'payout.paid' ELSE 'refund.paid' END,
+           (SELECT CAST(CAST(pg_current_xact_id() AS text) AS bigint)), now(), id
+    FROM ledger
+    ORDER BY id
 ), marked AS (
     UPDATE payout_entries e
     SET status = CASE WHEN e.id IN (SELECT entry_id FROM credited)

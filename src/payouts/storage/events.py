@@ -7,10 +7,11 @@ the rarer ones (job transitions, resolutions) and reads the feed.
 
 PostgreSQL: an identity value is taken before commit, so a transaction that commits late
 can leave a smaller id behind a larger one already read. Each row therefore carries its
-writer's transaction id (`tx`), and the feed serves only rows whose transaction is older
-than the reader's snapshot xmin (every transaction below it has ended: its rows are all
-visible, or rolled back), in (tx, id) order. Transaction ids are handed out in increasing
-order, so a transaction that ends later always has a larger tx than every row served.
+writer's transaction id (`tx`), and the feed serves only rows whose transaction is below
+the horizon (PG_HORIZON: every transaction of this database below it has ended, so its
+rows are all visible, or rolled back), in (tx, id) order. Transaction ids are handed out
+in increasing order, so a transaction that ends later always has a larger tx than every
+row served.
 SQLite: one writer at a time, so id order is commit order.
 """
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, insert, text
+from sqlalchemy import Connection, RowMapping, Uuid, bindparam, insert, text
 
 from payouts.domain.events import Cursor, event_id
 from payouts.storage.clock import iso_utc, utcnow
@@ -31,8 +32,20 @@ from payouts.storage.tables import events, payout_jobs
 
 # The writing transaction's id, as a BIGINT (xid8 has 64 bits and never wraps).
 PG_TX = "CAST(CAST(pg_current_xact_id() AS text) AS bigint)"
-# Every transaction below it has ended (committed or rolled back).
-PG_HORIZON = "CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS text) AS bigint)"
+# The feed's horizon: every transaction of this database with an id below it had ended when
+# the statement's snapshot was taken, so its rows are all visible (or rolled back). It is the
+# snapshot's xmax, or its oldest in-progress transaction if lower, except those running in
+# another database of the server (a transaction writes to one database only), so another
+# database's long transaction does not hold this feed back. pg_stat_activity is read after
+# the snapshot: a transaction in the snapshot's in-progress list that shows there as another
+# database's is; one that has ended meanwhile, or cannot be told, counts as ours (waits).
+PG_HORIZON = """(SELECT least(
+    CAST(CAST(pg_snapshot_xmax(pg_current_snapshot()) AS text) AS bigint),
+    (SELECT min(CAST(CAST(x AS text) AS bigint))
+     FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+     WHERE CAST(CAST(x AS text) AS bigint) % 4294967296 NOT IN (
+         SELECT CAST(CAST(a.backend_xid AS text) AS bigint) FROM pg_stat_activity a
+         WHERE a.backend_xid IS NOT NULL AND a.datname <> current_database()))))"""
 
 
 def _tx(conn: Connection) -> int | None:
@@ -61,21 +74,13 @@ def insert_events(conn: Connection, rows: Sequence[tuple[str, dict[str, Any]]]) 
 
 _LEDGER_MARK = sql("SELECT COALESCE(max(id), 0) FROM transactions")
 
-# Job ids are 32 hex digits on SQLite; events show them as PostgreSQL does (8-4-4-4-12).
-_UUID_TEXT = (
-    "lower(substr(j.id, 1, 8) || '-' || substr(j.id, 9, 4) || '-' || substr(j.id, 13, 4)"
-    " || '-' || substr(j.id, 17, 4) || '-' || substr(j.id, 21))"
-)
-_EVENTS_FROM_LEDGER_SQLITE = sql(f"""
-INSERT INTO events (type, tx, created_at, data)
-SELECT CASE t.type WHEN 'challenge_payout' THEN 'payout.paid' ELSE 'refund.paid' END, NULL,
-       t.created_at,
-       json_object('userId', t.user_id, 'amount', t.amount, 'challengeId', t.challenge_id,
-                   'jobId', {_UUID_TEXT}, 'transactionId', t.id)
-FROM transactions t
-JOIN payout_jobs j ON j.challenge_id = t.challenge_id
-WHERE t.id > :ledger_before AND t.payout_entry_id IS NOT NULL
-ORDER BY t.id
+_EVENTS_FROM_LEDGER_SQLITE = sql("""
+INSERT INTO events (type, tx, created_at, transaction_id)
+SELECT CASE type WHEN 'challenge_payout' THEN 'payout.paid' ELSE 'refund.paid' END, NULL,
+       created_at, id
+FROM transactions
+WHERE id > :ledger_before AND payout_entry_id IS NOT NULL
+ORDER BY id
 """)
 
 
@@ -148,19 +153,43 @@ class Event:
         return Cursor(self.tx, self.id, int(self.created_at.timestamp()))
 
 
-_COLUMNS = "id, COALESCE(tx, 0) AS tx, type, created_at, data"
+# A money event's data is its ledger row's, with its job (one per challenge).
+_COLUMNS = """e.id, COALESCE(e.tx, 0) AS tx, e.type, e.created_at, e.data,
+       t.id AS transaction_id, t.user_id, t.amount, t.challenge_id, j.id AS job_id"""
+_FROM = """events e
+LEFT JOIN transactions t ON t.id = e.transaction_id
+LEFT JOIN payout_jobs j ON j.challenge_id = t.challenge_id"""
 _READ_POSTGRES = f"""
-SELECT {_COLUMNS} FROM events
-WHERE (tx, id) > (:tx, :id) AND tx < {PG_HORIZON} {{types}}
-ORDER BY tx, id
+SELECT {_COLUMNS} FROM {_FROM}
+WHERE (e.tx, e.id) > (:tx, :id) AND e.tx < {PG_HORIZON} {{types}}
+ORDER BY e.tx, e.id
 LIMIT :limit
 """
 _READ_SQLITE = f"""
-SELECT {_COLUMNS} FROM events
-WHERE id > :id {{types}}
-ORDER BY id
+SELECT {_COLUMNS} FROM {_FROM}
+WHERE e.id > :id {{types}}
+ORDER BY e.id
 LIMIT :limit
 """
+
+
+def _event(row: Any) -> Event:
+    data = row.data
+    if data is None:  # a money event: its ledger row says it all
+        data = {
+            "userId": row.user_id,
+            "amount": row.amount,
+            "challengeId": row.challenge_id,
+            "jobId": str(row.job_id),
+            "transactionId": row.transaction_id,
+        }
+    return Event(row.id, int(row.tx), row.type, row.created_at, data)
+
+
+def _typed(clause: Any) -> Any:
+    return clause.columns(
+        created_at=events.c.created_at.type, data=events.c.data.type, job_id=Uuid()
+    )
 
 
 def read_events(
@@ -176,23 +205,19 @@ def read_events(
     where = ""
     params: dict[str, Any] = {"tx": after.tx, "id": after.id, "limit": limit}
     if types:
-        where += " AND type IN :types"
+        where += " AND e.type IN :types"
         params["types"] = list(types)
     if through is not None:
         where += (
-            " AND (tx, id) <= (:through_tx, :through_id)"
+            " AND (e.tx, e.id) <= (:through_tx, :through_id)"
             if postgres
-            else (" AND id <= :through_id")
+            else " AND e.id <= :through_id"
         )
         params.update(through_tx=through.tx, through_id=through.id)
     clause = text((_READ_POSTGRES if postgres else _READ_SQLITE).format(types=where))
     if types:
         clause = clause.bindparams(bindparam("types", expanding=True))
-    statement = clause.columns(created_at=events.c.created_at.type, data=events.c.data.type)
-    return [
-        Event(row.id, int(row.tx), row.type, row.created_at, row.data)
-        for row in conn.execute(statement, params)
-    ]
+    return [_event(row) for row in conn.execute(_typed(clause), params)]
 
 
 def backlog(conn: Connection, after: Cursor, types: Sequence[str] | None = None) -> int:
@@ -220,13 +245,12 @@ def latest_cursor(conn: Connection) -> Cursor:
 def read_newest(conn: Connection) -> Event | None:
     postgres = conn.dialect.name == "postgresql"
     where = (
-        f"WHERE tx < {PG_HORIZON} ORDER BY tx DESC, id DESC" if postgres else ("ORDER BY id DESC")
+        f"WHERE e.tx < {PG_HORIZON} ORDER BY e.tx DESC, e.id DESC"
+        if postgres
+        else "ORDER BY e.id DESC"
     )
-    statement = text(f"SELECT {_COLUMNS} FROM events {where} LIMIT 1").columns(
-        created_at=events.c.created_at.type, data=events.c.data.type
-    )
-    row = conn.execute(statement).first()
-    return None if row is None else Event(row.id, int(row.tx), row.type, row.created_at, row.data)
+    row = conn.execute(_typed(text(f"SELECT {_COLUMNS} FROM {_FROM} {where} LIMIT 1"))).first()
+    return None if row is None else _event(row)
 
 
 # --- Retention --------------------------------------------------------------------------------

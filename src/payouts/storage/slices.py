@@ -187,18 +187,14 @@ WITH slice AS (
     FROM entries e
     CROSS JOIN job j
     WHERE e.status = 'completed'
-    RETURNING id, user_id, amount
+    RETURNING id, type
 ), paid_events AS (
     -- the outbox: one event per ledger row, in this statement (docs/events.md)
-    INSERT INTO events (type, tx, created_at, data)
-    SELECT CASE j.kind WHEN 'payout' THEN 'payout.paid' ELSE 'refund.paid' END,
-           CAST(CAST(pg_current_xact_id() AS text) AS bigint), now(),
-           json_build_object('userId', l.user_id, 'amount', l.amount,
-                             'challengeId', j.challenge_id, 'jobId', j.id,
-                             'transactionId', l.id)
-    FROM ledger l
-    CROSS JOIN job j
-    ORDER BY l.id
+    INSERT INTO events (type, tx, created_at, transaction_id)
+    SELECT CASE type WHEN 'challenge_payout' THEN 'payout.paid' ELSE 'refund.paid' END,
+           (SELECT CAST(CAST(pg_current_xact_id() AS text) AS bigint)), now(), id
+    FROM ledger
+    ORDER BY id
 ), paid_slice AS (
     DELETE FROM payout_slices WHERE id IN (SELECT slice_id FROM job)
 ), tally AS (

@@ -160,18 +160,14 @@ WITH claimed AS (
     FROM entries e
     JOIN picked p ON p.id = e.job_id
     WHERE e.status = 'completed'
-    RETURNING id, user_id, amount, challenge_id
+    RETURNING id, type
 ), paid_events AS (
     -- the outbox: one event per ledger row, in this statement (docs/events.md)
-    INSERT INTO events (type, tx, created_at, data)
-    SELECT CASE p.kind WHEN 'payout' THEN 'payout.paid' ELSE 'refund.paid' END,
-           CAST(CAST(pg_current_xact_id() AS text) AS bigint), now(),
-           json_build_object('userId', l.user_id, 'amount', l.amount,
-                             'challengeId', l.challenge_id, 'jobId', p.id,
-                             'transactionId', l.id)
-    FROM ledger l
-    JOIN picked p ON p.challenge_id = l.challenge_id
-    ORDER BY l.id
+    INSERT INTO events (type, tx, created_at, transaction_id)
+    SELECT CASE type WHEN 'challenge_payout' THEN 'payout.paid' ELSE 'refund.paid' END,
+           (SELECT CAST(CAST(pg_current_xact_id() AS text) AS bigint)), now(), id
+    FROM ledger
+    ORDER BY id
 ), tally AS (
     SELECT job_id,
            count(*) FILTER (WHERE status = 'completed') AS paid,

@@ -319,8 +319,12 @@ events = Table(
     Column("type", String(32), nullable=False),
     Column("tx", BigInteger),  # PostgreSQL: the writer's transaction id; SQLite: NULL
     Column("created_at", Timestamp, nullable=False),
-    Column("data", JSON, nullable=False),  # the event's `data`, camelCase keys
+    # payout.paid / refund.paid: the ledger row; the event's data is read from it (and its
+    # job), so the pay statements write 4 narrow columns per winner, no JSON.
+    Column("transaction_id", BigInteger),
+    Column("data", JSON),  # the other events' `data`, camelCase keys
     CheckConstraint(_one_of("type", EVENT_TYPES), name="type"),
+    CheckConstraint("(transaction_id IS NULL) <> (data IS NULL)", name="data_or_ledger_row"),
     Index(None, "tx", "id"),
     sqlite_autoincrement=True,
 )

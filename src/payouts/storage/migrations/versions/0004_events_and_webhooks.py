@@ -27,10 +27,15 @@ def upgrade() -> None:
         sa.Column("type", sa.String(length=32), nullable=False),
         sa.Column("tx", sa.BigInteger(), nullable=True),
         sa.Column("created_at", _TS, nullable=False),
-        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("transaction_id", sa.BigInteger(), nullable=True),
+        sa.Column("data", sa.JSON(), nullable=True),
         sa.CheckConstraint(
             "type IN ('payout.paid', 'refund.paid', 'job.completed', 'job.failed', 'challenge.resolved')",
             name=op.f("ck_events_type"),
+        ),
+        sa.CheckConstraint(
+            "(transaction_id IS NULL) <> (data IS NULL)",
+            name=op.f("ck_events_data_or_ledger_row"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
         sqlite_autoincrement=True,
