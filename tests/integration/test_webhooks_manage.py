@@ -181,3 +181,41 @@ def _wait(condition, seconds=20.0):
     while not condition():
         assert time.monotonic() < deadline, "gave up waiting"
         time.sleep(0.05)
+
+
+class TestAdminPage:
+    def test_failed_deliveries_are_shown_and_resent_with_the_csrf_token(
+        self, db, settings, tmp_path
+    ):
+        from fastapi.testclient import TestClient
+
+        from payouts.app import create_app
+        from payouts.storage.tables import webhook_deliveries
+        from tests.integration.test_admin_pages import sign_in
+        from tests.support.webhooks import free_port
+
+        endpoint_id, _ = add_endpoint(
+            settings.database_url, f"http://127.0.0.1:{free_port()}/down", "--description", "app"
+        )
+        cid, _, _ = staked_challenge(db, [100, 200], [300])
+        with db.write() as conn:
+            challenges.resolve(conn, cid, "challenger_won")
+        sender = delivery(db, settings, webhook_max_attempts=1)
+        sender.run_until_idle()
+        sender.close()
+        with TestClient(create_app(settings, db, embedded_worker=False)) as client:
+            csrf = sign_in(client)
+            page = client.get("/admin/webhooks")
+            assert page.status_code == 200
+            assert f'id="endpoint-{endpoint_id}"' in page.text and "/down" in page.text
+            assert "ConnectError" in page.text  # the last error
+            with db.read() as conn:
+                failed = conn.execute(select(webhook_deliveries.c.id)).scalar_one()
+            assert f"/admin/webhook-deliveries/{failed}/resend" in page.text
+            url = f"/admin/webhook-deliveries/{failed}/resend"
+            assert client.post(url, data={}).status_code == 403  # no CSRF token
+            done = client.post(url, data={"csrf": csrf}, follow_redirects=False)
+            assert done.status_code == 303
+        with db.read() as conn:
+            status = conn.execute(select(webhook_deliveries.c.status)).scalar_one()
+        assert status == "pending"
