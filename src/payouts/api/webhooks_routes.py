@@ -70,9 +70,11 @@ def enable_endpoint(endpoint_id: EndpointIdPath, action: AdminWrite) -> WebhookE
 
 
 @router.post("/webhooks/{endpoint_id}/test")
-def test_endpoint(endpoint_id: EndpointIdPath, db: Db, _: Reader, settings: AppSettings) -> PingOut:
+def test_endpoint(
+    endpoint_id: EndpointIdPath, action: AdminWrite, settings: AppSettings
+) -> PingOut:
     """Send a signed ping now (not stored) and say what the receiver answered."""
-    with db.read() as conn:
+    with action.write() as conn:  # audited; the POST goes out after the commit
         endpoint = webhooks.get(conn, parse_id(endpoint_id, "webhook endpoint"))
     answer = webhooks.ping(endpoint, settings.webhook_timeout_seconds)
     return PingOut(ok=answer.ok, status=answer.status, error=answer.error, seconds=answer.seconds)
