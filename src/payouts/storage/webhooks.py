@@ -30,7 +30,7 @@ from sqlalchemy import (
 from payouts.domain.events import Cursor
 from payouts.storage.clock import as_utc, utcnow
 from payouts.storage.events import PG_HORIZON, Event, backlog, latest_cursor, read_events
-from payouts.storage.sql import TIMESTAMP
+from payouts.storage.sql import TIMESTAMP, sql
 from payouts.storage.tables import webhook_deliveries, webhook_endpoints
 
 _E = webhook_endpoints.c
@@ -159,6 +159,24 @@ UPDATE webhook_endpoints SET leased_until = :until, lease_owner = :owner
 WHERE id = ({claimable})
 RETURNING *
 """
+
+
+_PAYING = sql("""
+SELECT EXISTS (SELECT 1 FROM payout_jobs WHERE status IN ('queued', 'running'))
+""")
+
+
+def payouts_in_progress(conn: Connection) -> bool:
+    """Is any payout job queued or running? (deliveries then leave the CPU to payouts)"""
+    return bool(conn.execute(_PAYING).scalar_one())
+
+
+def relaxed_commit(conn: Connection) -> None:
+    """PostgreSQL: this transaction's commit does not wait for the WAL flush. For the
+    deliveries' bookkeeping only: a crash may lose its last moments, and then a delivery is
+    sent again (at least once), never lost, since the events themselves are not touched."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL synchronous_commit = off"))
 
 
 def anything_due(conn: Connection) -> bool:

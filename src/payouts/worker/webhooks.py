@@ -4,10 +4,13 @@ Each round claims one endpoint with something to send (a lease, taken in a short
 transaction: FOR UPDATE SKIP LOCKED on PostgreSQL, so two workers never send the same
 delivery at once), opens its next delivery (up to PAYOUTS_WEBHOOK_BATCH events), commits,
 and only then POSTs: no transaction is open during the request, and none of this runs in a
-payout transaction, so a slow or hanging receiver never slows payouts. The answer is
-recorded in another short transaction: delivered, or retried after an exponential backoff
-with jitter, failed after PAYOUTS_WEBHOOK_MAX_ATTEMPTS, and the endpoint disabled when it
-has failed for PAYOUTS_WEBHOOK_DISABLE_AFTER (24 h).
+payout transaction, so a slow or hanging receiver never slows payouts; while payout jobs
+are running it paces itself (PACE_WHILE_PAYING_SECONDS), so even a fast receiver does not
+take the machine from the payments. The answer is recorded in another short transaction:
+delivered, or retried after an exponential backoff with jitter, failed after
+PAYOUTS_WEBHOOK_MAX_ATTEMPTS, and the endpoint disabled when it has failed for
+PAYOUTS_WEBHOOK_DISABLE_AFTER (24 h). Both bookkeeping transactions commit without waiting
+for the WAL flush on PostgreSQL: a crash may send a delivery again, never lose one.
 
 A worker killed mid-delivery leaves the delivery pending and the endpoint leased; the lease
 runs out (twice the timeout, plus LEASE_MARGIN) and a worker sends the same delivery again,
@@ -36,6 +39,10 @@ log = logging.getLogger("payouts.webhooks")
 IDLE_SECONDS = 0.5  # nothing to send: look again after this long
 ERROR_BACKOFF_SECONDS = 1.0
 LEASE_MARGIN = timedelta(seconds=1)
+# While payout jobs are queued or running, a process sends at most one delivery per this
+# long (up to 4 x PAYOUTS_WEBHOOK_BATCH events a second), so deliveries never take the CPU
+# and the database from the payments; the backlog goes out at full speed once they are done.
+PACE_WHILE_PAYING_SECONDS = 0.25
 
 
 @dataclass
@@ -45,6 +52,7 @@ class WebhookDelivery:
     metrics: WebhookMetrics
     name: str = "webhooks"
     client: httpx.Client = field(default_factory=httpx.Client)
+    paying: bool = False  # some payout job was queued or running at the last look
 
     def run(self, stop: threading.Event) -> None:
         log.info("%s started", self.name)
@@ -57,6 +65,8 @@ class WebhookDelivery:
                 continue
             if not busy:
                 stop.wait(IDLE_SECONDS)
+            elif self.paying:
+                stop.wait(PACE_WHILE_PAYING_SECONDS)  # payouts go first
         self.client.close()
         log.info("%s stopped", self.name)
 
@@ -73,8 +83,10 @@ class WebhookDelivery:
         with self.db.read() as conn:
             if not webhooks.anything_due(conn):
                 return False  # the common case: no write transaction (SQLite's one lock)
+            self.paying = webhooks.payouts_in_progress(conn)
         lease = timedelta(seconds=2 * self.settings.webhook_timeout_seconds) + LEASE_MARGIN
         with self.db.write() as conn:
+            webhooks.relaxed_commit(conn)
             endpoint = webhooks.claim_endpoint(conn, self.name, lease)
             if endpoint is None:
                 return False
@@ -93,6 +105,7 @@ class WebhookDelivery:
         )
         self.metrics.latency.observe(answer.seconds)
         with self.db.write() as conn:
+            webhooks.relaxed_commit(conn)
             if answer.ok:
                 webhooks.delivered(conn, delivery, self.name)
             else:
