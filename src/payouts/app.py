@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from payouts.admin.mount import mount_admin
-from payouts.api import audit, live, preview_routes, routes
+from payouts.api import audit, events_routes, live, preview_routes, routes, webhooks_routes
 from payouts.config import Settings
 from payouts.storage.database import Database
 from payouts.web.audit import AuditMiddleware
@@ -21,6 +21,7 @@ from payouts.web.errors import install_error_handlers
 from payouts.web.limits import RequestLimits
 from payouts.worker.loop import PayoutWorker, WorkerThread
 from payouts.worker.wakeup import LocalWakeup, wakeup_for
+from payouts.worker.webhooks import start_delivery
 
 log = logging.getLogger("payouts.api")
 
@@ -33,7 +34,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        thread = None
+        thread = deliveries = None
         if run_worker:
             worker = PayoutWorker(
                 database,
@@ -44,8 +45,11 @@ def create_app(
             )
             thread = WorkerThread(worker)
             thread.start()
+            deliveries = start_delivery(database, settings, app.state.metrics.webhooks)
         yield
         if thread is not None:
+            if deliveries is not None:
+                deliveries.stop()
             thread.stop()
         app.state.wakeup.close()
 
@@ -63,6 +67,8 @@ def create_app(
     app.state.wakeup = wakeup_for(database) if run_worker else LocalWakeup()
     app.include_router(routes.router)
     app.include_router(preview_routes.router)
+    app.include_router(events_routes.router)
+    app.include_router(webhooks_routes.router)
     mount_admin(app)
     app.include_router(audit.router)
     app.state.metrics = live.install(app, database)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from payouts.admin import console, pages
+from payouts.admin import console, pages, webhook_pages
 from payouts.admin.rendering import STATIC_DIR
 
 
 def mount_admin(app: FastAPI) -> None:
     app.include_router(pages.router)
     app.include_router(console.router)
+    app.include_router(webhook_pages.router)
     app.mount("/admin/static", StaticFiles(directory=STATIC_DIR), name="admin-static")

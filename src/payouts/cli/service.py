@@ -69,6 +69,7 @@ def worker(
     from payouts.telemetry.metrics import serve_worker_metrics
     from payouts.worker.loop import PayoutWorker, WorkerThread
     from payouts.worker.wakeup import wakeup_for
+    from payouts.worker.webhooks import start_delivery
 
     config = settings()
     # Each worker loop holds one pooled connection during a batch (its wake-up listener has
@@ -90,8 +91,11 @@ def worker(
     ]
     for thread in threads:
         thread.start()
+    deliveries = start_delivery(db, config, metrics.webhooks)  # webhooks, beside the payouts
     stop.wait()
     log.info("stopping: finishing the batches in flight")
+    if deliveries is not None:
+        deliveries.stop()  # never waits for a hanging receiver
     for thread in threads:
         thread.stop()
 

@@ -27,3 +27,7 @@ class Unauthorized(PayoutsError):
 
 class Forbidden(PayoutsError):
     """The caller is known but may not do this (403)."""
+
+
+class Gone(PayoutsError):
+    """What the request points at existed but is no longer kept (410)."""

@@ -16,6 +16,9 @@ LedgerType = Literal[
     "deposit", "challenge_stake", "challenge_payout", "challenge_refund", "platform_fee"
 ]
 TokenRole = Literal["admin", "viewer"]
+EventType = Literal[
+    "payout.paid", "refund.paid", "job.completed", "job.failed", "challenge.resolved"
+]
 
 USER_STATUSES: tuple[UserStatus, ...] = get_args(UserStatus)
 SIDES: tuple[Side, ...] = get_args(Side)
@@ -26,6 +29,9 @@ JOB_STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)
 ENTRY_STATUSES: tuple[EntryStatus, ...] = get_args(EntryStatus)
 LEDGER_TYPES: tuple[LedgerType, ...] = get_args(LedgerType)
 TOKEN_ROLES: tuple[TokenRole, ...] = get_args(TokenRole)
+DeliveryStatus = Literal["pending", "delivered", "failed"]
+DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = get_args(DeliveryStatus)
+EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 
 ACTIVE_JOB_STATUSES: tuple[JobStatus, ...] = ("queued", "running")  # work is left
 SETTLED_JOB_STATUSES: tuple[JobStatus, ...] = ("completed", "failed")  # the job has ended
@@ -36,3 +42,5 @@ LEDGER_TYPE_OF_JOB: dict[str, LedgerType] = {
     "payout": "challenge_payout",
     "refund": "challenge_refund",
 }
+# The event a job's paid entry writes (with its ledger row).
+EVENT_TYPE_OF_JOB: dict[str, EventType] = {"payout": "payout.paid", "refund": "refund.paid"}

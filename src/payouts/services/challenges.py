@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, RowMapping, bindparam, case, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +16,8 @@ from payouts.domain.errors import Conflict, InvalidInput, NotFound
 from payouts.domain.jobs import SideTotals, plan_job
 from payouts.domain.staking import Player, Position, StakeItem, StakePlan, plan_stakes
 from payouts.domain.vocabulary import RESULTS
-from payouts.storage.clock import utcnow
+from payouts.storage.clock import iso_utc, utcnow
+from payouts.storage.events import insert_events
 from payouts.storage.tables import challenges, payout_jobs, stakes, transactions, users
 from payouts.storage.work import announce_work
 
@@ -186,6 +188,24 @@ class Resolution:
     job_kind: str | None
 
 
+def resolved_data(resolution: Resolution) -> dict[str, Any]:
+    """A challenge.resolved event's data: the challenge, its result and its job ids."""
+    challenge = resolution.challenge
+    return {
+        "challengeId": challenge["id"],
+        "title": challenge["title"],
+        "result": challenge["result"],
+        "resolvedAt": iso_utc(challenge["resolved_at"]),
+        "platformFeeBps": challenge["platform_fee_bps"],
+        "challengerStakeTotal": challenge["challenger_stake_total"],
+        "challengedStakeTotal": challenge["challenged_stake_total"],
+        "challengerCount": challenge["challenger_count"],
+        "challengedCount": challenge["challenged_count"],
+        "jobIds": [] if resolution.job_id is None else [str(resolution.job_id)],
+        "jobKind": resolution.job_kind,
+    }
+
+
 def side_totals(challenge: RowMapping) -> SideTotals:
     """The per-side totals and counts kept on the challenge row with every stake."""
     return SideTotals(
@@ -335,6 +355,8 @@ def _queue_jobs(
             }
         )
         resolutions.append(Resolution(challenge, job_id, plan.kind))
+    # challenge.resolved, in the resolution's transaction (the outbox, docs/events.md)
+    insert_events(conn, [("challenge.resolved", resolved_data(r)) for r in resolutions])
     if not rows:
         return resolutions
     try:

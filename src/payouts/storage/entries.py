@@ -3,8 +3,8 @@
 Entries are normally written once, already settled, by the slice or small-job paths. After
 an operator fixes what failed an entry (unfreezes its user) and retries the job, its failed
 entries become pending again, and this path pays them: claim a batch of a job's pending
-entries, credit the active users, write the ledger rows and mark the entries, add to the
-job's counters; one transaction, set-based.
+entries, credit the active users, write the ledger rows and their events, mark the entries,
+add to the job's counters; one transaction, set-based.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, select, update
 
 from payouts.storage.clock import utcnow
+from payouts.storage.events import events_from_ledger, ledger_mark
 from payouts.storage.progress import LEDGER_TYPE, JobBatch, record_progress
 from payouts.storage.sql import sql
 from payouts.storage.tables import payout_entries
@@ -85,6 +86,14 @@ WITH claimed AS (
 ), ledger AS (
     INSERT INTO transactions (user_id, type, amount, challenge_id, payout_entry_id, created_at)
     SELECT user_id, :ledger_type, amount, :challenge_id, entry_id, now() FROM credited
+    RETURNING id, type
+), paid_events AS (
+    -- the outbox: one event per ledger row, in this statement (docs/events.md)
+    INSERT INTO events (type, tx, created_at, transaction_id)
+    SELECT CASE type WHEN 'challenge_payout' THEN 'payout.paid' ELSE 'refund.paid' END,
+           (SELECT CAST(CAST(pg_current_xact_id() AS text) AS bigint)), now(), id
+    FROM ledger
+    ORDER BY id
 ), marked AS (
     UPDATE payout_entries e
     SET status = CASE WHEN e.id IN (SELECT entry_id FROM credited)
@@ -164,7 +173,9 @@ def _pay_pending_sqlite(
     )
     conn.execute(_FAIL_UNPAYABLE_SQLITE, params)
     conn.execute(_CREDIT_SQLITE, params)
+    ledger_before = ledger_mark(conn)
     conn.execute(_LEDGER_SQLITE, params)
+    events_from_ledger(conn, ledger_before)
     amounts = conn.execute(_MARK_SQLITE, params).scalars().all()
     return claim.claimed, len(amounts), sum(amounts)
 

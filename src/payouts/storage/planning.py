@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from payouts.domain.payout_math import ExtraCoinCutoff
+from payouts.storage.events import record_job_transitions
 from payouts.storage.progress import failure_message
 from payouts.storage.sql import sql
 
@@ -197,7 +198,10 @@ def store_plan(conn: Connection, job: UnplannedJob, plan: Plan) -> bool:
     worker that read the same plan), which leaves everything as it was."""
     if plan.winners != job.total_winners:
         error = failure_message(plan.winners, 0, job.total_winners)
-        return conn.execute(_FAIL_PLAN, {"job_id": job.job_id, "error": error}).rowcount == 1
+        failed = conn.execute(_FAIL_PLAN, {"job_id": job.job_id, "error": error}).rowcount == 1
+        if failed:
+            record_job_transitions(conn, [job.job_id])
+        return failed
     cutoff = plan.cutoff
     stored = conn.execute(
         _STORE_PLAN,

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Row, func, insert, update
 
 from payouts.domain.vocabulary import LEDGER_TYPE_OF_JOB
 from payouts.storage.clock import utcnow
+from payouts.storage.events import record_job_transitions
 from payouts.storage.sql import sql
 from payouts.storage.tables import payout_jobs, transactions
 
@@ -76,7 +77,9 @@ _SET_ERROR = sql("UPDATE payout_jobs SET error = :error WHERE id = :job_id")
 
 
 def explain_failures(conn: Connection, batches: list[JobBatch]) -> list[JobBatch]:
-    """Write the error of each job the batch failed (rare: a frozen or missing winner)."""
+    """Write the error of each job the batch failed (rare: a frozen or missing winner), and
+    the job.completed / job.failed event of each job it settled (every pay path ends here,
+    in its transaction)."""
     explained = []
     for batch in batches:
         if batch.status == "failed" and batch.error is None:
@@ -86,6 +89,7 @@ def explain_failures(conn: Connection, batches: list[JobBatch]) -> list[JobBatch
             conn.execute(_SET_ERROR, {"job_id": batch.job_id, "error": error})
             batch = _with_error(batch, error)
         explained.append(batch)
+    record_job_transitions(conn, [batch.job_id for batch in explained if batch.settled])
     return explained
 
 

@@ -3,7 +3,8 @@
 A slice is a range of a planned job's winners by user id (payout_slices). Paying it claims
 the slice, computes each winner's amount from the stakes and the job's stored cutoff,
 credits the active users, writes each entry once, already settled (completed, or failed
-for a frozen or missing user), with its ledger row, deletes the slice and adds the batch
+for a frozen or missing user), with its ledger row and its event (payout.paid or
+refund.paid: the outbox, docs/events.md), deletes the slice and adds the batch
 to the job's counters (closing the job and booking its fee with the last slice): one
 transaction, and on PostgreSQL one statement.
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, insert
 
 from payouts.storage.clock import utcnow
+from payouts.storage.events import events_from_ledger, ledger_mark
 from payouts.storage.progress import (
     LEDGER_TYPE,
     JobBatch,
@@ -185,6 +187,14 @@ WITH slice AS (
     FROM entries e
     CROSS JOIN job j
     WHERE e.status = 'completed'
+    RETURNING id, type
+), paid_events AS (
+    -- the outbox: one event per ledger row, in this statement (docs/events.md)
+    INSERT INTO events (type, tx, created_at, transaction_id)
+    SELECT CASE type WHEN 'challenge_payout' THEN 'payout.paid' ELSE 'refund.paid' END,
+           (SELECT CAST(CAST(pg_current_xact_id() AS text) AS bigint)), now(), id
+    FROM ledger
+    ORDER BY id
 ), paid_slice AS (
     DELETE FROM payout_slices WHERE id IN (SELECT slice_id FROM job)
 ), tally AS (
@@ -219,7 +229,7 @@ SELECT * FROM progress
 """)
 
 
-# --- SQLite: four statements under the one write lock ----------------------------------------
+# --- SQLite: five statements under the one write lock ----------------------------------------
 #
 # BEGIN IMMEDIATE holds SQLite's only write lock for the whole transaction, so the claimed
 # slice, the users' statuses and balances cannot change under it. The amounts come from
@@ -300,7 +310,9 @@ def _pay_slice_sqlite(conn: Connection, claimed: ClaimedSlice) -> JobBatch:
     }
     written = conn.execute(_WRITE_ENTRIES_SQLITE, params).rowcount
     conn.execute(_CREDIT_SQLITE, params)
+    ledger_before = ledger_mark(conn)
     paid = conn.execute(_LEDGER_SQLITE, params).rowcount
+    events_from_ledger(conn, ledger_before)
     coins = int(conn.execute(_COINS_SQLITE, params).scalar_one())
     conn.execute(_DELETE_SLICE, {"slice_id": claimed.id})
     return record_progress(conn, claimed.job_id, paid, written - paid, coins)

@@ -11,7 +11,8 @@ winners in all, and settles every one of them:
 - each user is credited once with the sum of what the claimed jobs owe them (a user who
   won several of them appears once in the UPDATE), if their account is active;
 - each entry is written once, already completed (or failed: frozen or missing user), with
-  its ledger row; each job's counters, status and platform fee are set.
+  its ledger row and its event (the outbox, docs/events.md); each job's counters, status
+  and platform fee are set.
 
 Money arithmetic: the product winner_pool * stake fits in a BIGINT when
 stake <= 9223372036854775807 / winner_pool; only larger stakes take the exact path
@@ -26,6 +27,7 @@ from collections import defaultdict
 from sqlalchemy import Connection
 
 from payouts.storage.clock import utcnow
+from payouts.storage.events import events_from_ledger, ledger_mark
 from payouts.storage.planning import UnplannedJob
 from payouts.storage.progress import JobBatch, explain_failures
 from payouts.storage.sql import sql
@@ -158,6 +160,14 @@ WITH claimed AS (
     FROM entries e
     JOIN picked p ON p.id = e.job_id
     WHERE e.status = 'completed'
+    RETURNING id, type
+), paid_events AS (
+    -- the outbox: one event per ledger row, in this statement (docs/events.md)
+    INSERT INTO events (type, tx, created_at, transaction_id)
+    SELECT CASE type WHEN 'challenge_payout' THEN 'payout.paid' ELSE 'refund.paid' END,
+           (SELECT CAST(CAST(pg_current_xact_id() AS text) AS bigint)), now(), id
+    FROM ledger
+    ORDER BY id
 ), tally AS (
     SELECT job_id,
            count(*) FILTER (WHERE status = 'completed') AS paid,
@@ -192,7 +202,7 @@ SELECT * FROM settled ORDER BY challenge_id
 """)
 
 
-# --- SQLite: six statements under the one write lock ---------------------------------------
+# --- SQLite: seven statements under the one write lock ---------------------------------------
 #
 # BEGIN IMMEDIATE holds SQLite's only write lock for the whole transaction: the claimed
 # jobs, the users' statuses and the balances cannot change under it, so plain statements
@@ -299,8 +309,10 @@ def _settle_sqlite(conn: Connection, batch_size: int) -> list[JobBatch]:
     conn.execute(_WRITE_ENTRIES_SQLITE, params)
     conn.execute(_CREDIT_SQLITE, params)
     coins: dict[int, int] = defaultdict(int)
+    ledger_before = ledger_mark(conn)
     for challenge_id, amount in conn.execute(_LEDGER_SQLITE, params):
         coins[challenge_id] += amount
+    events_from_ledger(conn, ledger_before)
     closed = conn.execute(_CLOSE_JOBS_SQLITE, params).all()
     conn.execute(_FEES_SQLITE, params)
     return [

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     DDL,
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -28,7 +29,9 @@ from sqlalchemy import (
 
 from payouts.domain.vocabulary import (
     CHALLENGE_STATUSES,
+    DELIVERY_STATUSES,
     ENTRY_STATUSES,
+    EVENT_TYPES,
     JOB_KINDS,
     JOB_STATUSES,
     LEDGER_TYPES,
@@ -302,4 +305,73 @@ idempotency_keys = Table(
     Column("response_status", Integer),
     Column("response_body", Text),
     Column("created_at", Timestamp, nullable=False),
+)
+
+# The transactional outbox (docs/events.md): one row per money event, job transition and
+# resolution, written by the statement (or transaction) that does it. `tx` is the writing
+# transaction's id on PostgreSQL (pg_current_xact_id()), so the feed can serve only rows
+# whose transaction has ended, in (tx, id) order; SQLite has one writer at a time, so id
+# order is commit order (AUTOINCREMENT: ids are never reused, even after pruning).
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("tx", BigInteger),  # PostgreSQL: the writer's transaction id; SQLite: NULL
+    Column("created_at", Timestamp, nullable=False),
+    # payout.paid / refund.paid: the ledger row; the event's data is read from it (and its
+    # job), so the pay statements write 4 narrow columns per winner, no JSON.
+    Column("transaction_id", BigInteger),
+    Column("data", JSON),  # the other events' `data`, camelCase keys
+    CheckConstraint(_one_of("type", EVENT_TYPES), name="type"),
+    CheckConstraint("(transaction_id IS NULL) <> (data IS NULL)", name="data_or_ledger_row"),
+    Index(None, "tx", "id"),
+    sqlite_autoincrement=True,
+)
+
+# Webhook endpoints. Each one reads the event feed from its own cursor (cursor_tx,
+# cursor_id: the last event handed to a delivery), so a million events are not a million
+# delivery rows. The signing secret is kept to sign with, and never shown after `add`.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", String(2000), nullable=False, unique=True),
+    Column("description", String(200)),
+    Column("event_types", Text),  # comma-separated; NULL: every type
+    Column("secret", String(100), nullable=False),  # whsec_...
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("disabled_reason", Text),
+    Column("cursor_tx", BigInteger, nullable=False, server_default="0"),
+    Column("cursor_id", BigInteger, nullable=False, server_default="0"),
+    # A worker's claim: one worker delivers to an endpoint at a time, without holding a
+    # transaction open during the HTTP request.
+    Column("leased_until", Timestamp),
+    Column("lease_owner", String(64)),
+    Column("failing_since", Timestamp),  # first failure since the last success
+    Column("last_success_at", Timestamp),
+    Column("last_error", Text),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+# One POST of up to PAYOUTS_WEBHOOK_BATCH events: the feed range (after, through] of its
+# endpoint. Pending until a 2xx answer; failed after PAYOUTS_WEBHOOK_MAX_ATTEMPTS.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("endpoint_id", Integer, ForeignKey("webhook_endpoints.id"), nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("after_tx", BigInteger, nullable=False),
+    Column("after_id", BigInteger, nullable=False),
+    Column("through_tx", BigInteger, nullable=False),
+    Column("through_id", BigInteger, nullable=False),
+    Column("event_count", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Timestamp, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", Timestamp, nullable=False),
+    Column("delivered_at", Timestamp),
+    CheckConstraint(_one_of("status", DELIVERY_STATUSES), name="status"),
+    Index(None, "endpoint_id", "status", "id"),
 )

@@ -24,10 +24,12 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from payouts.domain.vocabulary import EVENT_TYPE_OF_JOB
 from payouts.services.monitoring import queue_totals
 from payouts.storage.clock import as_utc, utcnow
 from payouts.storage.database import Database
 from payouts.storage.progress import JobBatch
+from payouts.telemetry.webhook_metrics import WebhookMetrics
 
 log = logging.getLogger("payouts.telemetry.metrics")
 
@@ -68,10 +70,12 @@ class PayoutMetrics:
         self.event_streams = Gauge(
             "payouts_event_streams", "Open Server-Sent Events streams", registry=r
         )
+        self.webhooks = WebhookMetrics(r)  # events written, deliveries, latency, backlog
 
     def watch_database(self, db: Database) -> None:
         """Report the queue gauges from this database at each scrape."""
         self.registry.register(_QueueCollector(db))
+        self.webhooks.watch_database(self.registry, db)
 
     def heartbeat(self, worker: str) -> None:
         self.heartbeats.labels(worker=worker).set(time.time())
@@ -82,6 +86,9 @@ class PayoutMetrics:
             self.winners_paid.labels(kind=batch.kind).inc(batch.paid)
             self.coins_paid.labels(kind=batch.kind).inc(batch.coins)
             self.entries_failed.labels(kind=batch.kind).inc(batch.failed)
+            self.webhooks.events_written.labels(type=EVENT_TYPE_OF_JOB[batch.kind]).inc(batch.paid)
+            if batch.settled:
+                self.webhooks.events_written.labels(type=f"job.{batch.status}").inc()
         self.batch_seconds.observe(seconds)
 
     def exposition(self) -> bytes:

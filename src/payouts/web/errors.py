@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from payouts.domain.errors import (
     Conflict,
     Forbidden,
+    Gone,
     InvalidInput,
     NotFound,
     PayoutsError,
@@ -30,6 +31,7 @@ ERROR_STATUS: dict[type[PayoutsError], int] = {
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    Gone: 410,
     InvalidInput: 422,
 }
 RETRY_AFTER_SECONDS = 1
