@@ -11,13 +11,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from payouts.admin.mount import mount_admin
+from payouts.admin.mount import mount_admin, wait_page
 from payouts.api import audit, live, preview_routes, routes
 from payouts.config import Settings
 from payouts.storage.database import Database
 from payouts.web.audit import AuditMiddleware
 from payouts.web.deps import LiveTokens
 from payouts.web.errors import install_error_handlers
+from payouts.web.guard import AuthFailureLimiter, AuthGuard, parse_networks
 from payouts.web.limits import RequestLimits
 from payouts.worker.loop import PayoutWorker, WorkerThread
 from payouts.worker.wakeup import LocalWakeup, wakeup_for
@@ -70,6 +71,14 @@ def create_app(
     # Starlette runs the middleware added last first: the audit middleware wraps the limits
     # and so also records the requests they refuse.
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
+    app.state.auth_limiter = AuthFailureLimiter(settings.auth_failures_per_minute)
+    app.add_middleware(
+        AuthGuard,
+        limiter=app.state.auth_limiter,
+        trusted=parse_networks(settings.trusted_proxies),
+        db=database,
+        html_refusal=wait_page,
+    )
     app.add_middleware(AuditMiddleware, db=database)
 
     @app.get("/healthz", tags=["health"])

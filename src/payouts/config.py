@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -24,6 +25,17 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
     max_body_bytes: int = Field(2_000_000, ge=1024)
+    # Security (docs/security.md): failed authentications per address and minute before a
+    # cool-down; the proxies whose X-Forwarded-For is believed ("10.0.0.1,10.2.0.0/16").
+    auth_failures_per_minute: int = Field(10, ge=1)
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def valid_networks(cls, spec: str) -> str:
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            ipaddress.ip_network(part, strict=False)  # ValueError: a clear settings error
+        return spec
 
     @field_validator("database_url")
     @classmethod
