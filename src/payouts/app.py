@@ -20,6 +20,7 @@ from payouts.web.deps import LiveTokens
 from payouts.web.errors import install_error_handlers
 from payouts.web.guard import AuthFailureLimiter, AuthGuard, parse_networks
 from payouts.web.limits import RequestLimits
+from payouts.web.token_use import TokenUse
 from payouts.worker.loop import PayoutWorker, WorkerThread
 from payouts.worker.wakeup import LocalWakeup, wakeup_for
 
@@ -49,6 +50,7 @@ def create_app(
         if thread is not None:
             thread.stop()
         app.state.wakeup.close()
+        app.state.token_use.close()
 
     app = FastAPI(
         title="payouts",
@@ -59,6 +61,7 @@ def create_app(
     app.state.db = database
     app.state.settings = settings
     app.state.live_tokens = LiveTokens()
+    app.state.token_use = TokenUse(database)
     # The embedded worker hears this process's API directly, and other processes' jobs
     # through LISTEN/NOTIFY (PostgreSQL) or the SQLite file's data_version.
     app.state.wakeup = wakeup_for(database) if run_worker else LocalWakeup()
