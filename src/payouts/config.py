@@ -8,6 +8,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from payouts.domain.durations import parse_duration
+from payouts.domain.errors import InvalidInput
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAYOUTS_", extra="ignore")
@@ -29,6 +32,9 @@ class Settings(BaseSettings):
     # cool-down; the proxies whose X-Forwarded-For is believed ("10.0.0.1,10.2.0.0/16").
     auth_failures_per_minute: int = Field(10, ge=1)
     trusted_proxies: str = ""
+    # Storage (docs/operations.md#retention): how long a stored idempotent response is
+    # replayed before the worker prunes it ("24h", "7d", ...).
+    idempotency_retention: str = "24h"
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -36,6 +42,19 @@ class Settings(BaseSettings):
         for part in filter(None, (p.strip() for p in spec.split(","))):
             ipaddress.ip_network(part, strict=False)  # ValueError: a clear settings error
         return spec
+
+    @field_validator("idempotency_retention")
+    @classmethod
+    def valid_duration(cls, spec: str) -> str:
+        try:
+            parse_duration(spec)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
+        return spec
+
+    @property
+    def idempotency_retention_seconds(self) -> float:
+        return parse_duration(self.idempotency_retention).total_seconds()
 
     @field_validator("database_url")
     @classmethod

@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 
 from payouts.config import Settings
 from payouts.storage.database import Database
+from payouts.worker import retention
 
 log = logging.getLogger("payouts.worker")
 
@@ -68,5 +69,10 @@ class Housekeeping:
 
 def chores_for(settings: Settings) -> list[Chore]:
     """The chores of a worker with these settings."""
-    del settings  # the chores' retention settings go here, one Chore each
-    return []
+    return [
+        Chore(
+            "prune idempotency keys",
+            retention.PRUNE_EVERY_SECONDS,
+            retention.prune_idempotency_keys(settings),
+        ),
+    ]
