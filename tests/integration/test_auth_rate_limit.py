@@ -76,3 +76,11 @@ def test_forwarded_for_counts_only_behind_a_trusted_proxy(limited, db):
         assert proxy.get("/api/admin/payout-jobs", headers=guess).status_code == 429
         fine = {"X-Forwarded-For": "203.0.113.6", **bearer(ADMIN_TOKEN)}
         assert proxy.get("/api/admin/payout-jobs", headers=fine).status_code == 200
+
+
+def test_pages_opened_without_a_credential_are_not_failures(limited, db):
+    with clients(limited, db, "198.51.100.10") as (browser,):
+        for _ in range(LIMIT * 3):
+            assert browser.get("/admin/jobs").status_code == 401  # the sign-in page
+            assert browser.get("/api/admin/payout-jobs").status_code == 401  # no token
+        assert browser.get("/api/admin/payout-jobs", headers=bearer(ADMIN_TOKEN)).status_code == 200

@@ -1,7 +1,9 @@
 """Failed sign-ins, limited per client address: a guessing client is shut out for a while.
 
-Every answer 401 (a wrong, revoked, expired or missing token on the API, a refused sign-in
-in the admin UI) counts as one failure of the client's address. After `per_minute` failures
+Every answer 401 to a request that presented a credential (a wrong, revoked or expired
+token on the API, a dead admin UI session, a refused sign-in) counts as one failure of the
+client's address. A request with no credential at all (a page opened before signing in)
+guesses nothing and is not counted. After `per_minute` failures
 within a minute, every request from that address to the API or the admin UI gets 429 with
 `Retry-After` until its cool-down ends, whatever token it carries; the cool-down doubles
 with each new block of the same address (1, 2, 4 ... minutes, at most an hour), and is
@@ -34,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from payouts.services import audit
 from payouts.storage.database import Database
+from payouts.web.cookie import COOKIE_NAME
 
 log = logging.getLogger("payouts.api")
 
@@ -177,7 +180,7 @@ class AuthGuard:
             await send(message)
 
         await self.app(scope, receive, watch)
-        if status == 401:
+        if status == 401 and presents_credential(scope):
             blocked_for = self.limiter.failed(address)
             if blocked_for:
                 log.warning(
@@ -221,6 +224,18 @@ class AuthGuard:
                 status_code=429,
                 outcome=message,
             )
+
+
+def presents_credential(scope: Scope) -> bool:
+    """An Authorization header, the admin UI's session cookie, or a sign-in form."""
+    if scope.get("method") == "POST" and scope.get("path") == "/admin/login":
+        return True
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            return True
+        if name == b"cookie" and COOKIE_NAME.encode() + b"=" in value:
+            return True
+    return False
 
 
 def path_is_ui(scope: Scope) -> bool:
