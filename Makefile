@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test lint bench bench-quick clean
+.PHONY: run test lint bench bench-quick bench-soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ bench: $(VENV)/.dev-deps
 
 bench-quick: $(VENV)/.dev-deps
 	$(BIN)/python -m bench --quick
+
+# The soak run (bench/soak.py): 10 minutes of mixed traffic per backend (SOAK_MINUTES=N);
+# writes the soak section of bench/RESULTS.md.
+SOAK_MINUTES ?= 10
+bench-soak: $(VENV)/.dev-deps
+	$(BIN)/python -m bench --soak --soak-minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -54,6 +54,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument(
+        "--soak",
+        action="store_true",
+        help="the soak run instead of the sections (bench/soak.py): mixed traffic for"
+        " --soak-minutes on each backend; writes its own section of the output",
+    )
+    parser.add_argument("--soak-minutes", type=float, default=10.0)
+    parser.add_argument(
         "--no-profile",
         action="store_true",
         help="don't profile payouts where it misses a throughput target",
@@ -69,14 +76,21 @@ def main(argv: list[str] | None = None) -> None:
         config = dataclasses.replace(config, runs=args.runs)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("bench").setLevel(logging.INFO)
+    command = "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv)
+    backends = [name.strip() for name in args.backends.split(",") if name.strip()]
+    if args.soak:
+        from bench.soak import run_soak
+
+        passed = run_soak(backends, args.postgres_url, args.soak_minutes, args.output, command)
+        sys.exit(0 if passed else 1)
     run_suite(
         config,
-        backends=[name.strip() for name in args.backends.split(",") if name.strip()],
+        backends=backends,
         postgres_url=args.postgres_url,
         sections={int(s) for s in args.sections.split(",") if s.strip()},
         output=args.output,
         profile=not args.no_profile,
-        command="python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
+        command=command,
     )
 
 

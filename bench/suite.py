@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from functools import partial
 from pathlib import Path
 
-from bench import latency, matchday, memory, scaleout, throughput
+from bench import latency, matchday, memory, scaleout, soak, throughput
 from bench.backends import Backend, PostgresBackend, PostgresUnavailable, SqliteBackend
 from bench.config import BenchConfig
 from bench.data import DataSets
@@ -150,6 +150,6 @@ def run_suite(
     report.load_after = os.getloadavg()
     print(console_table(report.rows))
     if output is not None:
-        output.write_text(markdown(report))
+        output.write_text(markdown(report) + soak.kept_section(output))  # keep the soak's
         log.info("wrote %s", output)
     return report

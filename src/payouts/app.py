@@ -11,14 +11,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from payouts.admin.mount import mount_admin
+from payouts.admin.mount import mount_admin, wait_page
 from payouts.api import audit, events_routes, live, preview_routes, routes, webhooks_routes
 from payouts.config import Settings
 from payouts.storage.database import Database
 from payouts.web.audit import AuditMiddleware
 from payouts.web.deps import LiveTokens
 from payouts.web.errors import install_error_handlers
+from payouts.web.guard import AuthFailureLimiter, AuthGuard, parse_networks
 from payouts.web.limits import RequestLimits
+from payouts.web.token_use import TokenUse
 from payouts.worker.loop import PayoutWorker, WorkerThread
 from payouts.worker.wakeup import LocalWakeup, wakeup_for
 from payouts.worker.webhooks import start_delivery
@@ -52,6 +54,7 @@ def create_app(
                 deliveries.stop()
             thread.stop()
         app.state.wakeup.close()
+        app.state.token_use.close()
 
     app = FastAPI(
         title="payouts",
@@ -62,6 +65,7 @@ def create_app(
     app.state.db = database
     app.state.settings = settings
     app.state.live_tokens = LiveTokens()
+    app.state.token_use = TokenUse(database)
     # The embedded worker hears this process's API directly, and other processes' jobs
     # through LISTEN/NOTIFY (PostgreSQL) or the SQLite file's data_version.
     app.state.wakeup = wakeup_for(database) if run_worker else LocalWakeup()
@@ -76,6 +80,14 @@ def create_app(
     # Starlette runs the middleware added last first: the audit middleware wraps the limits
     # and so also records the requests they refuse.
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
+    app.state.auth_limiter = AuthFailureLimiter(settings.auth_failures_per_minute)
+    app.add_middleware(
+        AuthGuard,
+        limiter=app.state.auth_limiter,
+        trusted=parse_networks(settings.trusted_proxies),
+        db=database,
+        html_refusal=wait_page,
+    )
     app.add_middleware(AuditMiddleware, db=database)
 
     @app.get("/healthz", tags=["health"])

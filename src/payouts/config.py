@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import re
+import ipaddress
 from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from payouts.domain.durations import parse_duration
+from payouts.domain.errors import InvalidInput
 
 
 class Settings(BaseSettings):
@@ -26,7 +29,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
     max_body_bytes: int = Field(2_000_000, ge=1024)
-    # Events and webhooks (docs/events.md). Durations: seconds, or a number with s/m/h/d.
+    # Events and webhooks (docs/events.md).
     event_retention: timedelta = timedelta(days=30)
     webhook_batch: int = Field(100, ge=1, le=1000)
     webhook_max_attempts: int = Field(12, ge=1)
@@ -34,11 +37,37 @@ class Settings(BaseSettings):
     webhook_disable_after: timedelta = timedelta(hours=24)
     webhook_retry_base_seconds: float = Field(5.0, gt=0)  # the first retry's wait (doubling)
     webhook_delivery: bool = True  # workers deliver webhooks beside paying
+    # Security (docs/security.md): failed authentications per address and minute before a
+    # cool-down; the proxies whose X-Forwarded-For is believed ("10.0.0.1,10.2.0.0/16").
+    auth_failures_per_minute: int = Field(10, ge=1)
+    trusted_proxies: str = ""
+    # Storage (docs/operations.md#retention): how long a stored idempotent response is
+    # replayed before the worker prunes it.
+    idempotency_retention: timedelta = timedelta(hours=24)
 
-    @field_validator("event_retention", "webhook_disable_after", mode="before")
+    @field_validator(
+        "event_retention", "webhook_disable_after", "idempotency_retention", mode="before"
+    )
     @classmethod
     def duration(cls, value: object) -> object:
-        return parse_duration(value) if isinstance(value, str) else value
+        """Durations as operators write them: 90s, 15m, 24h, 30d, 2w (or plain seconds)."""
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_duration(value)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def valid_networks(cls, spec: str) -> str:
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            ipaddress.ip_network(part, strict=False)  # ValueError: a clear settings error
+        return spec
+
+    @property
+    def idempotency_retention_seconds(self) -> float:
+        return self.idempotency_retention.total_seconds()
 
     @field_validator("database_url")
     @classmethod
@@ -49,13 +78,3 @@ class Settings(BaseSettings):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
 
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> timedelta:
-    """ "30d", "12h", "90m", "3600s" or "3600" (seconds)."""
-    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
-    if found is None:
-        raise ValueError(f"{text!r} is not a duration like 30d, 12h, 90m or 3600s")
-    return timedelta(seconds=float(found[1]) * _UNITS[found[2] or "s"])

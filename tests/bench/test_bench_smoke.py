@@ -219,3 +219,18 @@ def test_the_command_line_picks_the_mode() -> None:
     assert parse_args([]).mode == "full"  # what `make bench` runs
     assert parse_args(["--quick"]).mode == "quick"
     assert parse_args(["--mode", "tiny"]).mode == "tiny"
+
+
+def test_the_soak_section_is_replaced_in_place_and_kept_by_the_suite(tmp_path):
+    from bench.soak import END, START, kept_section, with_section
+
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\nfigures\n")
+    first = f"{START}\n## Soak\nrun 1\n{END}\n"
+    results.write_text(with_section(results.read_text(), first))
+    second = f"{START}\n## Soak\nrun 2\n{END}\n"
+    results.write_text(with_section(results.read_text(), second))
+    text_now = results.read_text()
+    assert text_now.count(START) == 1 and "run 2" in text_now and "run 1" not in text_now
+    assert text_now.startswith("# Benchmark results\n\nfigures\n")
+    assert kept_section(results) == second

@@ -41,7 +41,7 @@ def test_create_use_list_and_revoke_tokens(settings, db):
 
     log = run_payouts(settings, "audit-log", "--json", "--limit", "10")
     assert log.returncode == 0, log.stderr
-    entries = json.loads(log.stdout)
+    entries = [json.loads(line) for line in log.stdout.splitlines()]  # JSON Lines
     assert [(e["action"], e["statusCode"]) for e in entries] == [
         ("tokens_revoke", 404),
         ("tokens_revoke", 200),

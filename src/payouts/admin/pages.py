@@ -83,7 +83,7 @@ def login(
     if not token:
         error, status = "Enter your admin token.", 422
     elif token_role(token, db, settings) is None:
-        error, status = "That token was not accepted: it is wrong, or it has been revoked.", 401
+        error, status = "That token was not accepted: it is wrong, expired, or revoked.", 401
     else:
         response = RedirectResponse(_local(next_url), status_code=303)
         cookie.set_session(response, request, token)

@@ -15,8 +15,9 @@ from typing import Annotated
 from fastapi import Depends, Form, Request
 
 from payouts.domain.errors import Forbidden, PayoutsError
+from payouts.services import tokens
 from payouts.web import cookie
-from payouts.web.deps import AppSettings, Db, Principal, token_principal
+from payouts.web.deps import AppSettings, Db, Principal, is_env_token, note_use, token_principal
 
 _CSRF_CONTEXT = b"payouts admin ui: form posts"
 
@@ -51,6 +52,8 @@ def signed_in(request: Request, db: Db, settings: AppSettings) -> AdminSession:
     principal = token_principal(token, db, settings)
     if principal is None:
         raise SignInRequired("Your session ended: its token is no longer valid. Sign in again.")
+    if not is_env_token(token, settings):
+        note_use(request, tokens.hash_token(token))
     request.state.principal = principal  # for the audit log
     return AdminSession(role=principal.role, csrf=csrf_for(token), name=principal.name)
 

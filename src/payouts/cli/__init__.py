@@ -7,18 +7,19 @@
 - audit: audit-log
 - verify: verify
 - events: events (the event feed); webhooks: webhooks add | list | remove | ...
+- backup: backup, restore (SQLite; PostgreSQL: pg_dump)
 """
 
 from __future__ import annotations
 
 import typer
 
-from payouts.cli import audit, events, jobs, resolve, service, tokens, verify, webhooks
+from payouts.cli import audit, backup, events, jobs, resolve, service, tokens, verify, webhooks
 
 app = typer.Typer(
     help="Pays out the winners of resolved challenges.", no_args_is_help=True, add_completion=False
 )
-for group in (service, jobs, resolve, tokens, audit, verify, events, webhooks):
+for group in (service, jobs, resolve, tokens, audit, verify, events, webhooks, backup):
     group.register(app)
 
 

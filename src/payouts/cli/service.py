@@ -13,7 +13,10 @@ from typing import Annotated
 
 import typer
 
+from payouts.cli.backup import service_hold
 from payouts.cli.common import existing_database, migrated_database, settings
+from payouts.config import Settings
+from payouts.storage.database import Database
 
 log = logging.getLogger("payouts")
 
@@ -35,13 +38,18 @@ def serve(
     ] = None,
 ) -> None:
     """Run the HTTP API (and, unless --no-worker, an embedded payout worker)."""
+    config = settings(host=host, port=port, embedded_worker=worker)
+    db = migrated_database(config)
+    with service_hold(db):  # `payouts restore` refuses while this runs
+        _serve(config, db)
+
+
+def _serve(config: Settings, db: Database) -> None:
     import uvicorn
 
     from payouts.app import create_app
     from payouts.services import tokens
 
-    config = settings(host=host, port=port, embedded_worker=worker)
-    db = migrated_database(config)
     if not config.admin_token:
         with db.write() as conn:
             token = tokens.ensure_bootstrap_token(conn)
@@ -66,11 +74,6 @@ def worker(
     ] = None,
 ) -> None:
     """Run payout workers alone (no HTTP API)."""
-    from payouts.telemetry.metrics import serve_worker_metrics
-    from payouts.worker.loop import PayoutWorker, WorkerThread
-    from payouts.worker.wakeup import wakeup_for
-    from payouts.worker.webhooks import start_delivery
-
     config = settings()
     # Each worker loop holds one pooled connection during a batch (its wake-up listener has
     # its own), so the pool must be at least as large as the number of loops.
@@ -78,6 +81,18 @@ def worker(
     # No ping before each use of a pooled connection: a worker retries a step that fails on
     # a dead connection anyway, and a ping is a round trip before every batch.
     db = existing_database(config, pool_size=config.db_pool_size, pre_ping=False)
+    with service_hold(db):  # `payouts restore` refuses while this runs
+        _work(config, db, concurrency, once, metrics_port)
+
+
+def _work(
+    config: Settings, db: Database, concurrency: int, once: bool, metrics_port: int | None
+) -> None:
+    from payouts.telemetry.metrics import serve_worker_metrics
+    from payouts.worker.loop import PayoutWorker, WorkerThread
+    from payouts.worker.wakeup import wakeup_for
+    from payouts.worker.webhooks import start_delivery
+
     metrics = serve_worker_metrics(db, metrics_port)
     if once:
         PayoutWorker(db, config, wakeup_for(db), metrics=metrics).run_until_idle()

@@ -10,14 +10,16 @@ import typer
 
 from payouts.cli.common import (
     EXIT_FAILED,
+    EXIT_USAGE,
     existing_database,
     fail,
     record,
     record_refusal,
 )
-from payouts.domain.errors import PayoutsError
+from payouts.domain.durations import parse_duration
+from payouts.domain.errors import InvalidInput, PayoutsError
 from payouts.services import audit, tokens
-from payouts.storage.clock import iso_utc
+from payouts.storage.clock import as_utc, iso_utc, utcnow
 from payouts.web.errors import status_of
 
 TOKEN_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -41,34 +43,56 @@ def register(app: typer.Typer) -> None:
 def create_token(
     name: Annotated[str, typer.Option(help="A unique name; the audit log shows it")],
     role: Annotated[Role, typer.Option(help="admin: everything; viewer: read only")],
+    expires_in: Annotated[
+        str | None,
+        typer.Option(help="Refuse the token after this long: 90m, 24h, 30d, 2w (default never)"),
+    ] = None,
 ) -> None:
     """Create a token. It is printed once, alone on the last line; only its hash is kept."""
     if not TOKEN_NAME.match(name):
         fail("a token name is 1 to 64 letters, digits, '_', '.' or '-'", EXIT_FAILED)
+    expires_at = None
+    if expires_in is not None:
+        try:
+            expires_at = utcnow() + parse_duration(expires_in)
+        except InvalidInput as exc:
+            fail(exc.message, EXIT_USAGE)
     db = existing_database()
     target = f"name={name}"
+    expiry = f", expires {iso_utc(expires_at)}" if expires_at else ""
     try:
         with db.write() as conn:
-            token = tokens.create_token(conn, name, role.value)
-            record(conn, "tokens_create", target, _CLI_STATUS["created"], f"ok ({role.value})")
+            token = tokens.create_token(conn, name, role.value, expires_at)
+            outcome = f"ok ({role.value}{expiry})"
+            record(conn, "tokens_create", target, _CLI_STATUS["created"], outcome)
     except PayoutsError as exc:
         record_refusal(db, "tokens_create", target, status_of(exc), exc.message)
         fail(exc.message, EXIT_FAILED)
-    typer.echo(f"Created {role.value} token {name!r}. It is shown once; store it now:")
+    typer.echo(f"Created {role.value} token {name!r}{expiry}. It is shown once; store it now:")
     typer.echo(token)
 
 
 @tokens_app.command("list")
 def list_tokens() -> None:
-    """Every token: name, role, created, revoked (never the token itself)."""
+    """Every token: name, role, created, revoked, expires, last used (to the minute; never
+    the token itself). An expired token is refused like a revoked one."""
     db = existing_database()
     with db.read() as conn:
         rows = tokens.list_tokens(conn)
-    typer.echo(f"{'NAME':<24} {'ROLE':<7} {'CREATED':<25} REVOKED")
+    now = utcnow()
+    typer.echo(
+        f"{'NAME':<24} {'ROLE':<7} {'CREATED':<25} {'REVOKED':<25} {'EXPIRES':<34} LAST USED"
+    )
     for row in rows:
         revoked = iso_utc(row["revoked_at"]) or "-"
         created = iso_utc(row["created_at"])
-        typer.echo(f"{row['name']:<24} {row['role']:<7} {created:<25} {revoked}")
+        expires = iso_utc(row["expires_at"]) or "never"
+        if row["expires_at"] is not None and as_utc(row["expires_at"]) <= now:
+            expires += " (expired)"
+        used = iso_utc(row["last_used_at"]) or "never"
+        typer.echo(
+            f"{row['name']:<24} {row['role']:<7} {created:<25} {revoked:<25} {expires:<34} {used}"
+        )
 
 
 @tokens_app.command("revoke")

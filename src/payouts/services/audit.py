@@ -7,7 +7,8 @@ change always has its row; a refused one writes it afterwards, in a transaction 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, RowMapping, insert, select
 
@@ -84,3 +85,33 @@ def recent(conn: Connection, *, limit: int, before_id: int | None = None) -> Seq
     if before_id is not None:
         query = query.where(audit_log.c.id < before_id)
     return conn.execute(query).mappings().all()
+
+
+def export(
+    conn: Connection,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    newest_first: bool = False,
+    limit: int | None = None,
+    page: int = 1_000,
+) -> Iterator[RowMapping]:
+    """Rows with since <= created_at < until, streamed (a server-side cursor on PostgreSQL),
+    so an export of any size needs little memory. Scans the table: it has no index on
+    created_at, since every audited request would pay for one."""
+    t = audit_log.c
+    query = select(audit_log).order_by(t.id.desc() if newest_first else t.id)
+    if since is not None:
+        query = query.where(t.created_at >= _utc(since))
+    if until is not None:
+        query = query.where(t.created_at < _utc(until))
+    if limit is not None:
+        query = query.limit(limit)
+    result = conn.execution_options(stream_results=True, yield_per=page).execute(query)
+    yield from result.mappings()
+
+
+def _utc(moment: datetime) -> datetime:
+    """In UTC: SQLite keeps (and compares) the UTC wall clock as text, PostgreSQL a moment."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from payouts.storage.clock import utcnow
@@ -73,3 +74,23 @@ def store(conn: Connection, key: str, status: int, body: Any) -> None:
 def store_json(conn: Connection, key: str, status: int, body_json: str) -> None:
     """`store` for a body already serialised (the JSON text the response sends)."""
     conn.execute(_STORE, {"claimed": key, "response_status": status, "body": body_json})
+
+
+# Oldest first, a batch at a time, by the index on created_at. The keys are chosen in a
+# subquery (DELETE ... LIMIT is not standard SQL); an old key a request is replaying at the
+# moment is only read, so deleting it under that request is harmless.
+_PRUNE = delete(idempotency_keys).where(
+    _k.key.in_(
+        select(_k.key)
+        .where(_k.created_at < bindparam("cutoff"))
+        .order_by(_k.created_at)
+        .limit(bindparam("batch"))
+        .scalar_subquery()
+    )
+)
+
+
+def prune(conn: Connection, older_than: datetime, batch: int) -> int:
+    """Delete up to `batch` keys stored before `older_than`; how many were deleted. A retry
+    with a deleted key is then a new request."""
+    return int(conn.execute(_PRUNE, {"cutoff": older_than, "batch": batch}).rowcount or 0)

@@ -151,6 +151,23 @@ def is_transient(exc: BaseException) -> bool:
     return "database is locked" in str(exc.orig)
 
 
+# SQLite: SQLITE_FULL, SQLITE_READONLY (and its variants), SQLITE_IOERR; PostgreSQL: disk
+# full (53100), out of memory or files (53xxx), a read-only transaction (25006).
+_UNWRITABLE_SQLITE = ("database or disk is full", "readonly database", "disk i/o error")
+_UNWRITABLE_PG = ("53", "25006")
+
+
+def is_unwritable(exc: BaseException) -> bool:
+    """The database cannot take writes right now (disk full, read-only): the transaction
+    rolled back whole, and the same work succeeds once space (or write access) returns."""
+    original = getattr(exc, "orig", exc)
+    code = str(getattr(original, "sqlstate", None) or "")
+    if code and code.startswith(_UNWRITABLE_PG):
+        return True
+    message = str(original).lower()
+    return isinstance(original, sqlite3.Error) and any(m in message for m in _UNWRITABLE_SQLITE)
+
+
 def is_sqlite_busy(exc: BaseException) -> bool:
     """SQLITE_BUSY or SQLITE_LOCKED: another connection holds a lock we need."""
     original = getattr(exc, "orig", exc)

@@ -39,9 +39,14 @@ def schema_behind(db: Database) -> str | None:
     """Why this release cannot use the database's schema (it is missing, or at another
     revision than this release's migrations end at), or None when it is at head. Reads
     only: commands other than `migrate` and `serve` never change the schema."""
-    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
     with db.read() as conn:
-        current = set(MigrationContext.configure(conn).get_current_heads())
+        return schema_behind_on(conn)
+
+
+def schema_behind_on(conn: Connection) -> str | None:
+    """schema_behind() on a connection (a backup opened read-only, say)."""
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    current = set(MigrationContext.configure(conn).get_current_heads())
     if current == heads:
         return None
     if not current:

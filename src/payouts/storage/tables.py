@@ -247,6 +247,8 @@ api_tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex, never the token
     Column("created_at", Timestamp, nullable=False),
     Column("revoked_at", Timestamp),
+    Column("expires_at", Timestamp),  # NULL: never; refused like a revoked token after it
+    Column("last_used_at", Timestamp),  # to the minute: written at most once a minute
     CheckConstraint(_one_of("role", TOKEN_ROLES), name="role"),
 )
 
@@ -305,6 +307,8 @@ idempotency_keys = Table(
     Column("response_status", Integer),
     Column("response_body", Text),
     Column("created_at", Timestamp, nullable=False),
+    # The worker prunes keys older than PAYOUTS_IDEMPOTENCY_RETENTION, oldest first.
+    Index(None, "created_at"),
 )
 
 # The transactional outbox (docs/events.md): one row per money event, job transition and

@@ -69,6 +69,11 @@ def api_routes(app: object) -> list[APIRoute]:
 
 
 def client_of(scope: Scope) -> str | None:
+    """The caller's address: as the auth guard found it (behind a trusted proxy, the
+    forwarded one), else the connection's peer."""
+    address = scope.get("state", {}).get("client_address")
+    if isinstance(address, str):
+        return address
     client = scope.get("client")
     return str(client[0]) if client else None
 

@@ -16,6 +16,7 @@ from payouts.domain.errors import Forbidden, NotFound, Unauthorized
 from payouts.services import tokens
 from payouts.storage.database import Database
 from payouts.web import cookie
+from payouts.web.token_use import TokenUse
 
 MAX_ID = 2**31 - 1
 
@@ -129,6 +130,8 @@ async def caller(request: Request, db: Db, settings: AppSettings) -> Principal:
     principal = await run_in_threadpool(token_principal, token, db, settings)
     if principal is None:
         raise Unauthorized("invalid or revoked admin token")
+    if not is_env_token(token, settings):
+        note_use(request, tokens.hash_token(token))
     request.state.principal = principal  # for the audit log, also when the role is refused
     return principal
 
@@ -153,8 +156,17 @@ async def writer(request: Request, db: Database, settings: Settings) -> Principa
             principal = found
             if principal.role == "admin":  # a viewer is refused every write anyway
                 live.remember(token_hash, principal)
+        note_use(request, token_hash)
     request.state.principal = principal  # for the audit log, also when the role is refused
     return principal
+
+
+def note_use(request: Request, token_hash: str) -> None:
+    """A stored token was used: its last use is written at most once a minute, in the
+    background (web/token_use.py)."""
+    use: TokenUse | None = getattr(request.app.state, "token_use", None)
+    if use is not None:
+        use.seen(token_hash)
 
 
 def require(*roles: str) -> Callable[..., Any]:

@@ -23,6 +23,7 @@ from payouts.domain.errors import (
     PayoutsError,
     Unauthorized,
 )
+from payouts.storage.database import is_unwritable
 
 log = logging.getLogger("payouts.api")
 
@@ -35,6 +36,7 @@ ERROR_STATUS: dict[type[PayoutsError], int] = {
     InvalidInput: 422,
 }
 RETRY_AFTER_SECONDS = 1
+UNWRITABLE_RETRY_AFTER_SECONDS = 30  # an operator has to free space: no point in sooner
 
 
 def status_of(error: PayoutsError) -> int:
@@ -62,9 +64,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
-        # Locked (SQLite, after the retries) or unreachable (PostgreSQL restarting): the
-        # request changed nothing, and the same request later will work.
+        # Locked (SQLite, after the retries) or unreachable (PostgreSQL restarting), or it
+        # cannot be written (disk full, read-only): the request changed nothing, and the
+        # same request later will work.
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        if is_unwritable(exc):
+            return JSONResponse(
+                {
+                    "message": "the database cannot be written right now (disk full or"
+                    " read-only); nothing was changed; retry later"
+                },
+                status_code=503,
+                headers={"Retry-After": str(UNWRITABLE_RETRY_AFTER_SECONDS)},
+            )
         return JSONResponse(
             {"message": "the database is busy or unavailable; retry shortly"},
             status_code=503,

@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 
 from payouts.config import Settings
 from payouts.storage.database import Database
+from payouts.worker import retention
 from payouts.worker.event_chores import PRUNE_EVERY_SECONDS, prune_old_events
 
 log = logging.getLogger("payouts.worker")
@@ -71,4 +72,9 @@ def chores_for(settings: Settings) -> list[Chore]:
     """The chores of a worker with these settings."""
     return [
         Chore("prune events", PRUNE_EVERY_SECONDS, prune_old_events(settings.event_retention)),
+        Chore(
+            "prune idempotency keys",
+            retention.PRUNE_EVERY_SECONDS,
+            retention.prune_idempotency_keys(settings),
+        ),
     ]

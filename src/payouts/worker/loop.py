@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from payouts.config import Settings
 from payouts.storage import entries, planning, progress, slices, small_jobs
-from payouts.storage.database import Database, is_transient
+from payouts.storage.database import Database, is_transient, is_unwritable
 from payouts.storage.planning import UnplannedJob
 from payouts.storage.progress import JobBatch
 from payouts.storage.work import WaitingWork, waiting_work
@@ -72,6 +72,9 @@ class PayoutWorker:
                 if is_transient(exc):
                     log.warning("%s: transient database error, retrying: %s", self.name, exc)
                     stop.wait(_TRANSIENT_BACKOFF_SECONDS)
+                elif is_unwritable(exc):  # disk full, read-only: until an operator fixes it
+                    log.warning("%s: database cannot be written, retrying: %s", self.name, exc)
+                    stop.wait(_ERROR_BACKOFF_SECONDS)
                 else:
                     log.exception("%s: round failed; retrying", self.name)
                     stop.wait(_ERROR_BACKOFF_SECONDS)
