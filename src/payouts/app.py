@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from payouts.admin.mount import mount_admin
-from payouts.api import audit, live, preview_routes, routes
+from payouts.api import audit, live, preview_routes, processing_routes, routes
 from payouts.config import Settings
 from payouts.storage.database import Database
 from payouts.web.audit import AuditMiddleware
@@ -63,6 +63,7 @@ def create_app(
     app.state.wakeup = wakeup_for(database) if run_worker else LocalWakeup()
     app.include_router(routes.router)
     app.include_router(preview_routes.router)
+    app.include_router(processing_routes.router)
     mount_admin(app)
     app.include_router(audit.router)
     app.state.metrics = live.install(app, database)
