@@ -14,6 +14,7 @@ from payouts.storage.database import Database
 from payouts.storage.tables import payout_jobs
 from tests.support.api import admin_client, api_client, audit_rows, bearer, new_token
 from tests.support.books import assert_books_balance
+from tests.support.cli import invoke
 from tests.support.jobs import completed_job, queued_job
 from tests.support.scenario import staked_challenge, worker
 
@@ -170,9 +171,7 @@ class TestPauseApi:
     def test_unknown_malformed_and_completed_jobs_are_refused(self, settings, db):
         done = completed_job(db, settings)
         with admin_client(settings, db) as client:
-            unknown = client.post(
-                "/api/admin/processing/pause", json={"jobId": str(uuid.uuid4())}
-            )
+            unknown = client.post("/api/admin/processing/pause", json={"jobId": str(uuid.uuid4())})
             assert unknown.status_code == 404
             malformed = client.post("/api/admin/processing/resume", json={"jobId": "nope"})
             assert malformed.status_code == 404
@@ -192,6 +191,40 @@ class TestPauseApi:
             for action in ("pause", "resume"):
                 refused = client.post(f"/api/admin/processing/{action}", headers=bearer(viewer))
                 assert refused.status_code == 403
-            assert client.get("/api/admin/processing", headers=bearer(viewer)).json()[
-                "paused"
-            ] is False
+            assert (
+                client.get("/api/admin/processing", headers=bearer(viewer)).json()["paused"]
+                is False
+            )
+
+
+class TestPauseCli:
+    def test_pause_and_resume_audited(self, settings, db):
+        job_id = queued_job(db)
+        url = settings.database_url
+        paused = invoke(url, "pause")
+        assert paused.exit_code == 0, paused.output
+        assert "Paused processing of every payout job." in paused.output
+        assert "Payouts are PAUSED (by cli:" in paused.output
+        again = invoke(url, "pause")
+        assert again.exit_code == 0 and "already paused" in again.output
+        one = invoke(url, "pause", str(job_id)[:8])
+        assert one.exit_code == 0 and f"Job {job_id} is paused" in one.output
+        status = invoke(url, "pause", "--status", "--json")
+        assert status.exit_code == 0
+        assert '"paused": true' in status.output
+        resumed = invoke(url, "resume", str(job_id))
+        assert resumed.exit_code == 0, resumed.output
+        assert "Every job is still paused, though" in resumed.output
+        assert invoke(url, "resume").exit_code == 0
+        unknown = invoke(url, "resume", "abcdef12")
+        assert unknown.exit_code == 2
+        rows = audit_rows(db)
+        assert [(r["action"], r["target"], r["status_code"]) for r in rows] == [
+            ("pause_processing", "everything", 200),
+            ("pause_processing", "everything", 200),
+            ("pause_processing", f"job_id={job_id}", 200),
+            ("resume_processing", f"job_id={job_id}", 200),
+            ("resume_processing", "everything", 200),
+            ("resume_processing", "job_id=abcdef12", 404),
+        ]
+        assert all(str(r["actor"]).startswith("cli") for r in rows)

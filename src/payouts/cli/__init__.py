@@ -6,18 +6,19 @@
 - tokens: tokens create | list | revoke
 - audit: audit-log
 - verify: verify
+- processing: pause, resume
 """
 
 from __future__ import annotations
 
 import typer
 
-from payouts.cli import audit, jobs, resolve, service, tokens, verify
+from payouts.cli import audit, jobs, processing, resolve, service, tokens, verify
 
 app = typer.Typer(
     help="Pays out the winners of resolved challenges.", no_args_is_help=True, add_completion=False
 )
-for group in (service, jobs, resolve, tokens, audit, verify):
+for group in (service, jobs, resolve, tokens, audit, verify, processing):
     group.register(app)
 
 
