@@ -3,6 +3,7 @@ API's pause/resume: idempotent, admin only, audited."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from sqlalchemy import select, text
@@ -228,3 +229,66 @@ class TestPauseCli:
             ("resume_processing", "job_id=abcdef12", 404),
         ]
         assert all(str(r["actor"]).startswith("cli") for r in rows)
+
+
+class TestPauseInTheConsole:
+    @staticmethod
+    def _sign_in(client, token=None):
+        from tests.support.tokens import ADMIN_TOKEN
+
+        response = client.post(
+            "/admin/login", data={"token": token or ADMIN_TOKEN}, follow_redirects=False
+        )
+        assert response.status_code == 303
+        page = client.get("/admin/processing")
+        match = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+        return match.group(1) if match else ""
+
+    def test_pause_with_confirmation_banner_everywhere_and_resume(self, settings, db):
+        job_id = queued_job(db)
+        with api_client(settings, db) as client:
+            csrf = self._sign_in(client)
+            confirm = client.get("/admin/processing")
+            assert "Yes, pause all payouts" in confirm.text
+            assert "paused-banner" not in client.get("/admin/jobs").text
+            refused = client.post("/admin/processing/pause", data={"csrf": "bad"})
+            assert refused.status_code == 403
+            done = client.post(
+                "/admin/processing/pause", data={"csrf": csrf}, follow_redirects=False
+            )
+            assert done.status_code == 303
+            for path in ("/admin/jobs", "/admin/challenges", f"/admin/jobs/{job_id}"):
+                page = client.get(path).text
+                assert "Payouts paused</strong> by env-token at <time datetime=" in page, path
+            paused_job = client.post(
+                "/admin/processing/pause",
+                data={"csrf": csrf, "job": str(job_id)},
+                follow_redirects=False,
+            )
+            assert paused_job.status_code == 303
+            assert "This job is paused" in client.get(f"/admin/jobs/{job_id}").text
+            client.post("/admin/processing/resume", data={"csrf": csrf})
+            client.post("/admin/processing/resume", data={"csrf": csrf, "job": str(job_id)})
+            assert "paused-banner" not in client.get("/admin/jobs").text
+        assert [(r["action"], r["target"], r["status_code"]) for r in audit_rows(db)] == [
+            ("ui_pause_processing", None, 403),
+            ("ui_pause_processing", "everything", 303),
+            ("ui_pause_processing", f"job_id={job_id}", 303),
+            ("ui_resume_processing", "everything", 303),
+            ("ui_resume_processing", f"job_id={job_id}", 303),
+        ]
+
+    def test_a_viewer_sees_the_banner_but_cannot_pause(self, settings, db):
+        with db.write() as conn:
+            processing.pause(conn, None, "ops-admin")
+        viewer = new_token(db, "ui-viewer", "viewer")
+        with api_client(settings, db) as client:
+            csrf = self._sign_in(client, viewer)
+            page = client.get("/admin/processing").text
+            assert "Resume all payouts" not in page
+            assert "may look but not pause" in page
+            assert "Payouts paused</strong> by ops-admin" in client.get("/admin/jobs").text
+            refused = client.post("/admin/processing/resume", data={"csrf": csrf})
+            assert refused.status_code == 403
+        with db.read() as conn:
+            assert processing.state(conn).paused

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from markupsafe import Markup
 from sqlalchemy import RowMapping
 
 from payouts.domain.timing import JobTiming
 from payouts.domain.vocabulary import ACTIVE_JOB_STATUSES
 from payouts.services.monitoring import job_timing_of
+from payouts.storage.clock import iso_utc
 from payouts.web.schemas import JobOut
 
 
@@ -79,6 +81,16 @@ def when(iso: str | None) -> str:
     if not iso:
         return "—"
     return iso[:19].replace("T", " ") + " UTC"
+
+
+def time_tag(moment: datetime | str | None) -> Markup:
+    """A <time> element: UTC in the page (and on hover); local-time.js shows it in the
+    browser's time zone, keeping UTC in the title."""
+    iso = moment if isinstance(moment, str) or moment is None else iso_utc(moment)
+    if not iso:
+        return Markup("—")
+    utc = when(iso)
+    return Markup('<time datetime="{}" title="{}" data-local>{}</time>').format(iso, utc, utc)
 
 
 def percent_of_bps(bps: int) -> str:

@@ -82,7 +82,7 @@ def processing_state(db: Db, _: Reader) -> ProcessingOut:
         return ProcessingOut.of(processing.state(conn))
 
 
-@router.post("/pause")
+@router.post("/pause", name="pause_processing")
 def pause(action: AdminWrite, body: PauseIn | None = None) -> PauseChangeOut:
     job_id = _job(body)
     each = AuditAs("pause_processing", [_target(body)])
@@ -91,7 +91,7 @@ def pause(action: AdminWrite, body: PauseIn | None = None) -> PauseChangeOut:
     return PauseChangeOut.of_change(change)
 
 
-@router.post("/resume")
+@router.post("/resume", name="resume_processing")
 def resume(action: AdminWrite, body: PauseIn | None = None) -> PauseChangeOut:
     job_id = _job(body)
     each = AuditAs("resume_processing", [_target(body)])
