@@ -118,10 +118,10 @@ class TestClaimsSkipPausedJobs:
     def test_one_pause_of_everything_and_one_per_job_at_most(self, db):
         job_id = queued_job(db)
         with db.write() as conn:
-            assert pauses.add_pause(conn, None, "a", utcnow()) is True
-            assert pauses.add_pause(conn, None, "b", utcnow()) is False
-            assert pauses.add_pause(conn, job_id, "a", utcnow()) is True
-            assert pauses.add_pause(conn, job_id, "b", utcnow()) is False
+            assert pauses.add_pause(conn, None, "a", utcnow()) is not None
+            assert pauses.add_pause(conn, None, "b", utcnow()) is None
+            assert pauses.add_pause(conn, job_id, "a", utcnow()) is not None
+            assert pauses.add_pause(conn, job_id, "b", utcnow()) is None
             assert [(p.job_id, p.paused_by) for p in pauses.list_pauses(conn)] == [
                 (None, "a"),
                 (job_id, "a"),

@@ -61,6 +61,7 @@ templates.env.filters.update(
     rate=views.rate,
     when=views.when,
     time_tag=views.time_tag,
+    eta_text=views.eta_text,
     fee_percent=views.percent_of_bps,
 )
 

@@ -10,7 +10,6 @@ from sqlalchemy import RowMapping
 
 from payouts.domain.timing import JobTiming
 from payouts.domain.vocabulary import ACTIVE_JOB_STATUSES
-from payouts.services.monitoring import job_timing_of
 from payouts.storage.clock import iso_utc
 from payouts.web.schemas import JobOut
 
@@ -40,16 +39,16 @@ class JobView:
         return self.timing.waited_seconds
 
     @property
-    def run_seconds(self) -> float | None:
-        return self.timing.running_seconds
+    def phase(self) -> str:
+        return self.timing.phase
 
     @property
     def total_seconds(self) -> float | None:
         return self.timing.duration_seconds
 
 
-def job_view(row: RowMapping, title: str, now: datetime) -> JobView:
-    return JobView(JobOut.of(row), title, job_timing_of(row, now))
+def job_view(row: RowMapping, title: str, timing: JobTiming) -> JobView:
+    return JobView(JobOut.of(row, timing), title, timing)
 
 
 def coins(amount: int | None) -> str:
@@ -68,6 +67,20 @@ def duration(seconds: float | None) -> str:
         return f"{minutes} min {secs:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+def eta_text(timing: JobTiming) -> str:
+    """What the ETA cell says, by phase (admin.js says the same from the status API)."""
+    if timing.phase == "completed":
+        return duration(timing.duration_seconds)
+    if timing.phase == "paying":
+        return duration(timing.eta_seconds)
+    return {
+        "queued": "not started yet",
+        "planning": "planning…",
+        "paused": "paused",
+        "failed": "stopped",
+    }[timing.phase]
 
 
 def rate(per_second: float | None) -> str:

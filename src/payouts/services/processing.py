@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from payouts.domain.errors import Conflict
+from payouts.domain.timing import PAUSED, RESUMED
 from payouts.services.jobs import get_job
 from payouts.storage import pauses
 from payouts.storage.clock import iso_utc, utcnow
@@ -57,7 +58,10 @@ def pause(conn: Connection, job_id: uuid.UUID | None, by: str) -> PauseChange:
         job = get_job(conn, job_id)  # NotFound: 404
         if job["status"] == "completed":
             raise Conflict(f"payout job {job_id} is completed; there is nothing left to pause")
-    if pauses.add_pause(conn, job_id, by, utcnow()):
+    now = utcnow()
+    added = pauses.add_pause(conn, job_id, by, now)
+    if added is not None:
+        pauses.mark_transitions(conn, job_id, PAUSED, now, new_pause_id=added)
         return PauseChange(True, f"Paused {_what(job_id)}.", state(conn))
     existing = pauses.find_pause(conn, job_id)
     assert existing is not None, "add_pause found a pause in the way"
@@ -77,6 +81,7 @@ def resume(conn: Connection, job_id: uuid.UUID | None) -> PauseChange:
         return PauseChange(
             False, f"{_what(job_id).capitalize()} was not paused; nothing changed.", state(conn)
         )
+    pauses.mark_transitions(conn, job_id, RESUMED, utcnow())
     announce_work(conn)
     now = state(conn)
     still = ""

@@ -8,7 +8,6 @@
   const POLL_MS = 2000;
   const TERMINAL = new Set(["completed", "failed"]);
   const STATUSES = ["queued", "running", "completed", "failed"];
-  const RATE_WINDOW = 6; // samples (about 10 s) for the throughput estimate
   const LIST_EVERY = 5; // polls between checks for jobs started elsewhere
   const number = new Intl.NumberFormat("en-US");
   let stopped = false;
@@ -31,18 +30,6 @@
     return perSecond >= 10 ? `${number.format(Math.round(perSecond))}/s` : `${perSecond.toFixed(1)}/s`;
   }
 
-  // Entries settled per second over the last few polls, measured by this page's own clock.
-  function throughput(row, settled) {
-    const samples = (row.samples ||= []);
-    samples.push({ at: performance.now(), settled });
-    if (samples.length > RATE_WINDOW) samples.shift();
-    const first = samples[0];
-    const last = samples[samples.length - 1];
-    const seconds = (last.at - first.at) / 1000;
-    if (samples.length < 2 || seconds <= 0) return Number(row.dataset.rate) || 0;
-    return (last.settled - first.settled) / seconds;
-  }
-
   function show(row, status) {
     for (const s of STATUSES) row.classList.toggle(`status-${s}`, s === status);
     row.dataset.status = status;
@@ -53,8 +40,6 @@
   }
 
   function update(row, job) {
-    const settled = job.processedWinners + job.failedWinners;
-    const remaining = job.totalWinners - settled;
     const bar = row.querySelector("progress");
     bar.max = Math.max(job.totalWinners, 1);
     bar.value = job.processedWinners;
@@ -70,20 +55,16 @@
     error.hidden = !job.error;
     error.textContent = job.error || "";
 
-    const perSecond = throughput(row, settled);
-    if (job.status === "queued") {
-      field(row, "rate").textContent = "—";
-      field(row, "eta").textContent = "not started yet";
-    } else if (job.status === "running") {
-      field(row, "rate").textContent = rateText(perSecond);
-      field(row, "eta").textContent = perSecond > 0 ? duration(remaining / perSecond) : "—";
-    } else if (job.status === "completed") {
-      // Both instants are the server's, so this holds whatever this machine's clock says.
-      const took = (Date.parse(job.completedAt) - Date.parse(job.createdAt)) / 1000;
-      field(row, "eta").textContent = `done in ${duration(took)}`;
-    } else {
-      field(row, "eta").textContent = "stopped";
-    }
+    // The server's timing (domain/timing.py): rate per second of paying time, ETA from its
+    // smoothed recent rate, phase; this page computes none of it.
+    const etaLabel = field(row, "eta-label");
+    if (etaLabel) etaLabel.textContent = job.phase === "completed" ? "Took" : "ETA";
+    const paying = !["queued", "planning"].includes(job.phase);
+    field(row, "rate").textContent = paying ? rateText(job.paidPerSecond) : "—";
+    const words = { queued: "not started yet", planning: "planning…", paused: "paused", failed: "stopped" };
+    if (job.phase === "completed") field(row, "eta").textContent = duration(job.tookSeconds);
+    else if (job.phase === "paying") field(row, "eta").textContent = job.etaSeconds == null ? "—" : duration(job.etaSeconds);
+    else field(row, "eta").textContent = words[job.phase] || "—";
   }
 
   async function fetchJson(url) {
@@ -133,7 +114,6 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    for (const row of polled()) throughput(row, Number(row.dataset.processed) + Number(row.dataset.failed));
     if (polled().length || document.getElementById("new-jobs")) setTimeout(round, POLL_MS);
   });
 })();
