@@ -96,14 +96,17 @@ def when(iso: str | None) -> str:
     return iso[:19].replace("T", " ") + " UTC"
 
 
-def time_tag(moment: datetime | str | None) -> Markup:
+def time_tag(moment: datetime | str | None, relative: bool = False) -> Markup:
     """A <time> element: UTC in the page (and on hover); local-time.js shows it in the
-    browser's time zone, keeping UTC in the title."""
+    browser's time zone, keeping UTC in the title (and adds "3 min ago" if `relative`)."""
     iso = moment if isinstance(moment, str) or moment is None else iso_utc(moment)
     if not iso:
         return Markup("—")
     utc = when(iso)
-    return Markup('<time datetime="{}" title="{}" data-local>{}</time>').format(iso, utc, utc)
+    extra = Markup(" data-relative") if relative else Markup("")
+    return Markup('<time datetime="{}" title="{}" data-local{}>{}</time>').format(
+        iso, utc, extra, utc
+    )
 
 
 def percent_of_bps(bps: int) -> str:
