@@ -12,7 +12,15 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from payouts.admin.mount import mount_admin, wait_page
-from payouts.api import audit, events_routes, live, preview_routes, routes, webhooks_routes
+from payouts.api import (
+    audit,
+    events_routes,
+    live,
+    preview_routes,
+    processing_routes,
+    routes,
+    webhooks_routes,
+)
 from payouts.config import Settings
 from payouts.storage.database import Database
 from payouts.web.audit import AuditMiddleware
@@ -73,6 +81,7 @@ def create_app(
     app.include_router(preview_routes.router)
     app.include_router(events_routes.router)
     app.include_router(webhooks_routes.router)
+    app.include_router(processing_routes.router)
     mount_admin(app)
     app.include_router(audit.router)
     app.state.metrics = live.install(app, database)

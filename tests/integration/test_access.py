@@ -35,7 +35,8 @@ def test_viewer_reads_but_every_state_changing_route_is_forbidden(settings, db):
     staked_challenge(db, [100], [100])  # challenge 1 and users 1 and 2 exist
     writes = _routes(settings, db, {"POST", "PUT", "PATCH", "DELETE"})
     reads = _routes(settings, db, {"GET"})
-    assert len(writes) == 15  # 9, and 6 of webhooks (add, remove, disable, enable, test, resend)
+    # 9, 6 of webhooks (add, remove, disable, enable, test, resend), pause and resume
+    assert len(writes) == 17
     with api_client(settings, db) as client:
         for method, path, _ in writes:
             response = client.request(method, path, headers=bearer(viewer), json={})

@@ -36,7 +36,14 @@ SEED_STATUS_KEYS = {
     "completedAt",
     "error",
 }
-STATUS_KEYS = SEED_STATUS_KEYS | {"kind", "failedWinners"}
+STATUS_KEYS = SEED_STATUS_KEYS | {
+    "kind",
+    "failedWinners",
+    "phase",
+    "paidPerSecond",
+    "etaSeconds",
+    "tookSeconds",
+}
 JOB_KEYS = STATUS_KEYS | {"totalPool", "platformFee", "winnerPool", "startedAt"}
 ENTRY_KEYS = {
     "id",

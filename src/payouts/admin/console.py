@@ -27,6 +27,7 @@ from payouts.services import console, lookups, users
 from payouts.storage.clock import as_utc, iso_utc, utcnow
 from payouts.web.actions import AdminAction
 from payouts.web.deps import Db, parse_id
+from payouts.web.progress_samples import timed
 
 router = APIRouter(prefix="/admin", route_class=AdminRoute, include_in_schema=False)
 
@@ -55,9 +56,11 @@ def failed_context(conn: Connection, failed: Sequence[RowMapping]) -> FailedCont
     return FailedContext({str(k): v for k, v in entries.items()}, people, frozen)
 
 
-def views_of(conn: Connection, rows: Sequence[RowMapping], now: datetime) -> list[JobView]:
+def views_of(request: Request, conn: Connection, rows: Sequence[RowMapping]) -> list[JobView]:
+    """Each row as its page shows it, timed by domain.timing (this process's samples)."""
     titles = lookups.challenge_titles(conn, [row["challenge_id"] for row in rows])
-    return [job_view(row, titles.get(row["challenge_id"], ""), now) for row in rows]
+    timings = timed(request.app, conn, rows)
+    return [job_view(row, titles.get(row["challenge_id"], ""), timings[row["id"]]) for row in rows]
 
 
 def section_of(status: str) -> str:
@@ -105,7 +108,7 @@ def feed(
     with db.read() as conn:
         rows = console.feed_jobs(conn, _parse_since(since), watched, only=only)
         counts = console.status_counts(conn)
-        views = views_of(conn, rows, now)
+        views = views_of(request, conn, rows)
         failed = failed_context(conn, [row for row in rows if row["status"] == "failed"])
     jobs = []
     for view in views:
@@ -225,12 +228,11 @@ def history_page(
     paid_by: Sequence[RowMapping] = []
     rows: Sequence[RowMapping] = []
     total = 0
-    now = utcnow()
     with db.read() as conn:
         user = _find_user(conn, search)
         if user is not None:
             paid_by = console.jobs_that_paid(conn, user["id"], USER_JOBS_SHOWN)
-            views = views_of(conn, paid_by, now)
+            views = views_of(request, conn, paid_by)
         else:
             challenge_id = None
             if search:
@@ -248,7 +250,7 @@ def history_page(
             rows, total = console.ended_jobs(
                 conn, where, offset=(page - 1) * HISTORY_PAGE, limit=HISTORY_PAGE
             )
-            views = views_of(conn, rows, now)
+            views = views_of(request, conn, rows)
     ended = {str(row["id"]): iso_utc(row["ended_at"]) for row in (*rows, *paid_by)}
     entry_of = {str(row["id"]): row for row in paid_by}
     pages = max(1, -(-total // HISTORY_PAGE))

@@ -7,7 +7,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 from starlette.responses import Response
 
-from payouts.admin import console, pages, webhook_pages
+from payouts.admin import console, pages, processing_pages, webhook_pages
 from payouts.admin.rendering import STATIC_DIR, render
 
 
@@ -15,6 +15,7 @@ def mount_admin(app: FastAPI) -> None:
     app.include_router(pages.router)
     app.include_router(console.router)
     app.include_router(webhook_pages.router)
+    app.include_router(processing_pages.router)
     app.mount("/admin/static", StaticFiles(directory=STATIC_DIR), name="admin-static")
 
 

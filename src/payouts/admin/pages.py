@@ -3,8 +3,8 @@ transaction, and writes wake the workers after the commit, as the API does."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -18,6 +18,7 @@ from payouts.admin.rendering import AdminRoute, redirect, render
 from payouts.admin.session import Acting, Posted, Session, check_same_origin
 from payouts.admin.views import RESULT_LABELS, JobView, job_view, plural
 from payouts.domain.errors import InvalidInput
+from payouts.domain.timing import JobTiming
 from payouts.domain.vocabulary import ACTIVE_JOB_STATUSES, CHALLENGE_STATUSES, RESULTS
 from payouts.services import challenges, console, jobs, lookups
 from payouts.services import preview as previews
@@ -26,6 +27,7 @@ from payouts.storage.clock import iso_utc, utcnow
 from payouts.web import cookie
 from payouts.web.actions import AdminAction
 from payouts.web.deps import AppSettings, Db, Wake, parse_id, parse_uuid, token_role
+from payouts.web.progress_samples import timed
 from payouts.web.schemas import ChallengeOut
 
 router = APIRouter(prefix="/admin", route_class=AdminRoute, include_in_schema=False)
@@ -102,8 +104,10 @@ def logout(_: Posted) -> Response:
 # --- payout jobs ----------------------------------------------------------------------------
 
 
-def _views(rows: Sequence[RowMapping], titles: dict[int, str], now: datetime) -> list[JobView]:
-    return [job_view(row, titles.get(row["challenge_id"], ""), now) for row in rows]
+def _views(
+    rows: Sequence[RowMapping], titles: dict[int, str], timings: dict[uuid.UUID, JobTiming]
+) -> list[JobView]:
+    return [job_view(row, titles.get(row["challenge_id"], ""), timings[row["id"]]) for row in rows]
 
 
 @router.get("/jobs")
@@ -118,6 +122,7 @@ def jobs_page(request: Request, db: Db, session: Session) -> Response:
         counts = console.status_counts(conn)
         ids = [row["challenge_id"] for row in (*active, *failed, *completed)]
         titles = lookups.challenge_titles(conn, ids)
+        timings = timed(request.app, conn, [*active, *failed, *completed])
         failed_info = live.failed_context(conn, failed)
         chart = charts.chart_context(conn, now, charts.caches_of(request.app.state))
     return render(
@@ -128,9 +133,9 @@ def jobs_page(request: Request, db: Db, session: Session) -> Response:
             "nav": "jobs",
             "since": iso_utc(now),
             "counts": counts,
-            "active": _views(active, titles, now),
-            "failed": _views(failed, titles, now),
-            "completed": _views(completed, titles, now),
+            "active": _views(active, titles, timings),
+            "failed": _views(failed, titles, timings),
+            "completed": _views(completed, titles, timings),
             "failed_entries": failed_info.entries,
             "people": failed_info.people,
             "frozen": failed_info.frozen,
@@ -152,6 +157,7 @@ def job_page(
     with db.read() as conn:
         row = jobs.get_job(conn, jid)
         titles = lookups.challenge_titles(conn, [row["challenge_id"]])
+        timings = timed(request.app, conn, [row])
         entries = jobs.list_entries(
             conn, jid, "failed", after_id=after_id, limit=FAILED_ENTRIES_PAGE
         )
@@ -164,7 +170,7 @@ def job_page(
         {
             "session": session,
             "nav": "jobs",
-            "view": _views([row], titles, utcnow())[0],
+            "view": _views([row], titles, timings)[0],
             "since": iso_utc(utcnow()),
             "entries": entries,
             "people": people,
@@ -284,7 +290,9 @@ def challenge_page(
             preview = previews.preview(conn, cid, result)
         job_of = lookups.jobs_of_challenges(conn, [cid])
         if cid in job_of:
-            job = _views([jobs.get_job(conn, job_of[cid][0])], {cid: row["title"]}, utcnow())[0]
+            job_row = jobs.get_job(conn, job_of[cid][0])
+            timings = timed(request.app, conn, [job_row])
+            job = _views([job_row], {cid: row["title"]}, timings)[0]
     return render(
         request,
         "challenge.html",

@@ -17,6 +17,8 @@ from starlette.responses import RedirectResponse, Response
 from payouts.admin import views
 from payouts.admin.session import SignInRequired
 from payouts.domain.errors import PayoutsError
+from payouts.services import processing
+from payouts.storage.database import Database
 from payouts.web import cookie
 from payouts.web.errors import status_of
 
@@ -46,14 +48,20 @@ def _static_url(name: str) -> str:
 
 
 templates.env.globals.update(
-    static={name: _static_url(name) for name in ("admin.css", "admin.js", "favicon.svg")},
+    static={
+        name: _static_url(name)
+        for name in ("admin.css", "admin.js", "local-time.js", "favicon.svg")
+    },
     result_labels=views.RESULT_LABELS,
 )
+templates.env.tests["string_is"] = lambda value, other: str(value) == str(other)
 templates.env.filters.update(
     coins=views.coins,
     duration=views.duration,
     rate=views.rate,
     when=views.when,
+    time_tag=views.time_tag,
+    eta_text=views.eta_text,
     fee_percent=views.percent_of_bps,
     plural=views.plural,
 )
@@ -62,6 +70,8 @@ templates.env.filters.update(
 def render(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> Response:
+    if context.get("session") is not None and "processing" not in context:
+        context = {**context, "processing": _processing_state(request)}
     raw_flash = request.cookies.get(FLASH_COOKIE)
     flash = unquote(raw_flash) if raw_flash else None
     response = templates.TemplateResponse(
@@ -71,6 +81,13 @@ def render(
     if flash is not None:
         response.delete_cookie(FLASH_COOKIE, path="/admin")
     return response
+
+
+def _processing_state(request: Request) -> processing.ProcessingState | None:
+    """What is paused, for the banner every signed-in page shows (one small read)."""
+    db: Database = request.app.state.db
+    with db.read() as conn:
+        return processing.state(conn)
 
 
 def redirect(url: str, flash: str | None = None) -> RedirectResponse:

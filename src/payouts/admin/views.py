@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from markupsafe import Markup
 from sqlalchemy import RowMapping
 
 from payouts.domain.timing import JobTiming
 from payouts.domain.vocabulary import ACTIVE_JOB_STATUSES
-from payouts.services.monitoring import job_timing_of
+from payouts.storage.clock import iso_utc
 from payouts.web.schemas import JobOut
 
 
@@ -38,16 +39,16 @@ class JobView:
         return self.timing.waited_seconds
 
     @property
-    def run_seconds(self) -> float | None:
-        return self.timing.running_seconds
+    def phase(self) -> str:
+        return self.timing.phase
 
     @property
     def total_seconds(self) -> float | None:
         return self.timing.duration_seconds
 
 
-def job_view(row: RowMapping, title: str, now: datetime) -> JobView:
-    return JobView(JobOut.of(row), title, job_timing_of(row, now))
+def job_view(row: RowMapping, title: str, timing: JobTiming) -> JobView:
+    return JobView(JobOut.of(row, timing), title, timing)
 
 
 def coins(amount: int | None) -> str:
@@ -68,6 +69,20 @@ def duration(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def eta_text(timing: JobTiming) -> str:
+    """What the ETA cell says, by phase (admin.js says the same from the status API)."""
+    if timing.phase == "completed":
+        return duration(timing.duration_seconds)
+    if timing.phase == "paying":
+        return duration(timing.eta_seconds)
+    return {
+        "queued": "not started yet",
+        "planning": "planning…",
+        "paused": "paused",
+        "failed": "stopped",
+    }[timing.phase]
+
+
 def rate(per_second: float | None) -> str:
     if not per_second:
         return "—"
@@ -79,6 +94,19 @@ def when(iso: str | None) -> str:
     if not iso:
         return "—"
     return iso[:19].replace("T", " ") + " UTC"
+
+
+def time_tag(moment: datetime | str | None, relative: bool = False) -> Markup:
+    """A <time> element: UTC in the page (and on hover); local-time.js shows it in the
+    browser's time zone, keeping UTC in the title (and adds "3 min ago" if `relative`)."""
+    iso = moment if isinstance(moment, str) or moment is None else iso_utc(moment)
+    if not iso:
+        return Markup("—")
+    utc = when(iso)
+    extra = Markup(" data-relative") if relative else Markup("")
+    return Markup('<time datetime="{}" title="{}" data-local{}>{}</time>').format(
+        iso, utc, extra, utc
+    )
 
 
 def percent_of_bps(bps: int) -> str:

@@ -17,6 +17,7 @@ from payouts.services import jobs
 from payouts.storage.database import Database
 from payouts.telemetry.metrics import CONTENT_TYPE_LATEST, PayoutMetrics
 from payouts.web.deps import Db, Reader, parse_uuid
+from payouts.web.progress_samples import timed
 from payouts.web.schemas import JobStatusOut
 
 # One primary-key read per stream per poll; changes reach the client within a poll.
@@ -50,7 +51,7 @@ async def job_events(job_id: str, request: Request, db: Db, _: Reader) -> Stream
     """The job's status (the shape of .../status) now and at each change; the stream ends
     after the job completes or fails."""
     jid = parse_uuid(job_id, "payout job")
-    first = await run_in_threadpool(_read_status, db, jid)  # an unknown job: 404, no stream
+    first = await run_in_threadpool(_read_status, request, db, jid)  # unknown job: 404
     return StreamingResponse(
         _status_events(request, db, jid, first),
         media_type="text/event-stream",
@@ -58,9 +59,10 @@ async def job_events(job_id: str, request: Request, db: Db, _: Reader) -> Stream
     )
 
 
-def _read_status(db: Database, job_id: uuid.UUID) -> JobStatusOut:
+def _read_status(request: Request, db: Database, job_id: uuid.UUID) -> JobStatusOut:
     with db.read() as conn:
-        return JobStatusOut.of(jobs.get_job(conn, job_id))
+        row = jobs.get_job(conn, job_id)
+        return JobStatusOut.of(row, timed(request.app, conn, [row])[job_id])
 
 
 def _server_stopping(request: Request) -> bool:
@@ -86,7 +88,7 @@ async def _status_events(
             await anyio.sleep(POLL_SECONDS)
             if await request.is_disconnected() or _server_stopping(request):
                 return
-            current = await run_in_threadpool(_read_status, db, job_id)
+            current = await run_in_threadpool(_read_status, request, db, job_id)
             if current != status:
                 status = current
                 yield _event(status)

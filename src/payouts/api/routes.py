@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy import Connection
 
 from payouts.domain.errors import InvalidInput
@@ -23,6 +23,7 @@ from payouts.web.deps import (
     parse_id,
     parse_uuid,
 )
+from payouts.web.progress_samples import timed
 from payouts.web.schemas import (
     ERROR_RESPONSES,
     NO_NUL_PATTERN,
@@ -152,6 +153,7 @@ def resolve_challenges(
 
 @router.get("/payout-jobs")
 def list_jobs(
+    request: Request,
     db: Db,
     _: Reader,
     status_filter: Annotated[str | None, Query(alias="status")] = None,
@@ -162,13 +164,16 @@ def list_jobs(
     if unknown:
         raise InvalidInput(f"unknown job status {unknown[0]!r}; use {', '.join(JOB_STATUSES)}")
     with db.read() as conn:
-        return [JobOut.of(row) for row in jobs.list_jobs(conn, statuses, limit)]
+        rows = jobs.list_jobs(conn, statuses, limit)
+        timings = timed(request.app, conn, rows)
+    return [JobOut.of(row, timings[row["id"]]) for row in rows]
 
 
 @router.get("/payout-jobs/{job_id}/status")
-def job_status(job_id: JobIdPath, db: Db, _: Reader) -> JobStatusOut:
+def job_status(job_id: JobIdPath, request: Request, db: Db, _: Reader) -> JobStatusOut:
     with db.read() as conn:
-        return JobStatusOut.of(jobs.get_job(conn, parse_uuid(job_id, "payout job")))
+        row = jobs.get_job(conn, parse_uuid(job_id, "payout job"))
+        return JobStatusOut.of(row, timed(request.app, conn, [row])[row["id"]])
 
 
 @router.post("/payout-jobs/{job_id}/trigger", status_code=status.HTTP_202_ACCEPTED)

@@ -8,18 +8,30 @@
 - verify: verify
 - events: events (the event feed); webhooks: webhooks add | list | remove | ...
 - backup: backup, restore (SQLite; PostgreSQL: pg_dump)
+- processing: pause, resume
 """
 
 from __future__ import annotations
 
 import typer
 
-from payouts.cli import audit, backup, events, jobs, resolve, service, tokens, verify, webhooks
+from payouts.cli import (
+    audit,
+    backup,
+    events,
+    jobs,
+    processing,
+    resolve,
+    service,
+    tokens,
+    verify,
+    webhooks,
+)
 
 app = typer.Typer(
     help="Pays out the winners of resolved challenges.", no_args_is_help=True, add_completion=False
 )
-for group in (service, jobs, resolve, tokens, audit, verify, events, webhooks, backup):
+for group in (service, jobs, resolve, tokens, audit, verify, events, webhooks, backup, processing):
     group.register(app)
 
 

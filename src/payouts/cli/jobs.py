@@ -26,7 +26,6 @@ from rich.progress import (
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 from rich.text import Text
@@ -41,6 +40,7 @@ from payouts.cli.common import (
     print_json,
 )
 from payouts.cli.common import console as new_console
+from payouts.domain.timing import JobTiming, Sample, with_samples
 from payouts.domain.vocabulary import SETTLED_JOB_STATUSES
 from payouts.services import jobs as job_service
 from payouts.services.monitoring import (
@@ -48,8 +48,8 @@ from payouts.services.monitoring import (
     entries_with_users,
     find_job,
     job_reports,
-    report,
     short_id,
+    timings_of,
     unpayable_failed_entries,
 )
 from payouts.storage.clock import as_utc, utcnow
@@ -67,6 +67,7 @@ STATUS_STYLE = {
 JobArg = Annotated[
     str, typer.Argument(metavar="JOB", help="Payout job id, or the start of it (4+ digits)")
 ]
+_SAMPLES_KEPT = 30  # progress samples behind `watch`'s smoothed rate
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON for scripts instead of a table")]
 
 
@@ -104,6 +105,25 @@ def _when(moment: datetime | None) -> str:
 
 def _status(status: str) -> Text:
     return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+def _phase(status: str, phase: str) -> Text:
+    """The status, or for an active job its phase (planning, paying, paused)."""
+    return Text(
+        phase if phase in ("planning", "paying", "paused") else status,
+        style=STATUS_STYLE.get(status, ""),
+    )
+
+
+def _took_or_eta(timing: JobTiming) -> str:
+    """domain.timing's words: "took 2m 31s" once completed, the ETA while paying."""
+    if timing.phase == "completed":
+        return f"took {_duration(timing.duration_seconds)}"
+    if timing.phase == "paying" and timing.eta_seconds is not None:
+        return f"eta {_duration(timing.eta_seconds)}"
+    return {"queued": "not started", "planning": "planning", "paused": "paused"}.get(
+        timing.phase, "—"
+    )
 
 
 def _progress(job: RowMapping) -> str:
@@ -151,7 +171,7 @@ def jobs(
 
 def _job_json(r: JobReport) -> dict[str, Any]:
     return {
-        **JobOut.of(r.job).model_dump(by_alias=True),
+        **JobOut.of(r.job, r.timing).model_dump(by_alias=True),
         "durationSeconds": None if r.duration_seconds is None else round(r.duration_seconds, 3),
         "winnersPerSecond": None
         if r.winners_per_second is None
@@ -167,7 +187,7 @@ def _table(title: str) -> Table:
 def _jobs_table(reports: list[JobReport], view: str) -> Table:
     title = {"all": "Payout jobs", "active": "Active jobs", "completed": "Completed jobs"}
     table = _table(title.get(view, "Failed jobs"))
-    for name in ("Job", "Challenge", "Kind", "Status", "Paid", "%", "Failed", "Duration", "Rate"):
+    for name in ("Job", "Challenge", "Kind", "Status", "Paid", "%", "Failed", "Took/ETA", "Rate"):
         left = name in ("Job", "Kind", "Status")
         table.add_column(name, justify="left" if left else "right", no_wrap=True)
     for r in reports:
@@ -176,11 +196,11 @@ def _jobs_table(reports: list[JobReport], view: str) -> Table:
             short_id(job["id"]),
             str(job["challenge_id"]),
             job["kind"],
-            _status(job["status"]),
+            _phase(job["status"], r.timing.phase),
             f"{_count(job['processed_winners'])}/{_count(job['total_winners'])}",
             str(JobStatusOut.of(job).progress_percent),
             _count(job["failed_winners"]),
-            _duration(r.duration_seconds),
+            _took_or_eta(r.timing),
             _rate(r.winners_per_second),
         ]
         table.add_row(*row)
@@ -293,12 +313,23 @@ def retry(job: JobArg, as_json: JsonOpt = False) -> None:
 # --- watch ----------------------------------------------------------------------------
 
 
-class _RateColumn(ProgressColumn):
-    """Winners settled per second, as rich measures them between refreshes."""
+class _TimingColumn(ProgressColumn):
+    """domain.timing's rate and ETA (or phase), as the task's `timing` field holds them."""
 
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:,.0f}/s", style="progress.data.speed")
+        return Text(str(task.fields.get("timing", "")), style="progress.data.speed")
+
+
+def _timing_text(timing: JobTiming) -> str:
+    rate = _rate(timing.recent_per_second or timing.paid_per_second)
+    if timing.phase == "paying":
+        eta = "—" if timing.eta_seconds is None else _duration(timing.eta_seconds)
+        return f"{rate}  ETA {eta}"
+    if timing.phase == "completed":
+        return f"{rate}  took {_duration(timing.duration_seconds)}"
+    return {"queued": "queued", "planning": "planning…", "paused": "paused"}.get(
+        timing.phase, "stopped"
+    )
 
 
 def _describe(job: RowMapping) -> str:
@@ -328,16 +359,16 @@ def watch(
         read = _job_reader(db, job_id)
         console = new_console()
         try:
-            row = _follow(console, row, read, interval)
+            row, summary = _follow(console, row, read, interval)
         except KeyboardInterrupt:
             console.print(f"stopped watching; job {job_id} goes on ({row['status']})")
             raise typer.Exit(EXIT_INTERRUPTED) from None
-    summary = report(row, row["completed_at"] or utcnow())
     if row["status"] == "completed":
         console.print(
             f"job {job_id} [green]completed[/]: {_count(row['processed_winners'])} of"
-            f" {_count(row['total_winners'])} winners paid"
-            f" ({_duration(summary.duration_seconds)} after it was queued)"
+            f" {_count(row['total_winners'])} winners paid; took"
+            f" {_duration(summary.duration_seconds)}, {_rate(summary.paid_per_second)}"
+            " while paying"
         )
         return
     console.print(
@@ -349,35 +380,52 @@ def watch(
     raise typer.Exit(EXIT_FAILED)
 
 
-def _job_reader(db: Database, job_id: uuid.UUID) -> Callable[[], RowMapping]:
-    def read() -> RowMapping:
+def _job_reader(db: Database, job_id: uuid.UUID) -> Callable[[], tuple[RowMapping, JobTiming]]:
+    """Reads the job and its timing; the ETA from this command's own progress samples."""
+    samples: list[Sample] = []
+
+    def read() -> tuple[RowMapping, JobTiming]:
         with db.read() as conn:
-            return job_service.get_job(conn, job_id)
+            row = job_service.get_job(conn, job_id)
+            timing = timings_of(conn, [row], utcnow())[job_id]
+        samples.append(Sample(time.monotonic(), _settled(row), timing.phase == "paying"))
+        del samples[:-_SAMPLES_KEPT]
+        return row, with_samples(timing, samples, row["total_winners"] - _settled(row))
 
     return read
 
 
 def _follow(
-    console: Console, row: RowMapping, read: Callable[[], RowMapping], interval: float
-) -> RowMapping:
-    """Show the bar until the job settles; return its last state."""
+    console: Console,
+    row: RowMapping,
+    read: Callable[[], tuple[RowMapping, JobTiming]],
+    interval: float,
+) -> tuple[RowMapping, JobTiming]:
+    """Show the bar until the job settles; return its last state and timing."""
+    row, timing = read()
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
         TaskProgressColumn(),
-        _RateColumn(),
         TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
+        _TimingColumn(),
         console=console,
         refresh_per_second=4,
     ) as progress:
         task = progress.add_task(
-            _describe(row), total=row["total_winners"], completed=_settled(row)
+            _describe(row),
+            total=row["total_winners"],
+            completed=_settled(row),
+            timing=_timing_text(timing),
         )
         while row["status"] not in SETTLED_JOB_STATUSES:
             time.sleep(interval)
-            row = read()
-            progress.update(task, completed=_settled(row), description=_describe(row))
-    return row
+            row, timing = read()
+            progress.update(
+                task,
+                completed=_settled(row),
+                description=_describe(row),
+                timing=_timing_text(timing),
+            )
+    return row, timing

@@ -12,11 +12,17 @@ from datetime import datetime
 from sqlalchemy import Connection, RowMapping, String, cast, func, or_, select
 
 from payouts.domain.errors import InvalidInput, NotFound
-from payouts.domain.timing import JobTiming, job_timing
+from payouts.domain.timing import JobTiming, Sample, Transition, job_timing
 from payouts.domain.vocabulary import ACTIVE_JOB_STATUSES, JOB_STATUSES
 from payouts.services.jobs import get_job
 from payouts.storage.clock import as_utc, utcnow
-from payouts.storage.tables import payout_entries, payout_jobs, users
+from payouts.storage.tables import (
+    job_transitions,
+    payout_entries,
+    payout_jobs,
+    processing_pauses,
+    users,
+)
 
 # The seed's monitoring queries, by name: which statuses each one shows.
 JOB_VIEWS: dict[str, tuple[str, ...]] = {
@@ -34,8 +40,9 @@ class JobReport:
     job: RowMapping
     # created -> completed (or now, while active): how long the admin has been waiting
     duration_seconds: float | None
-    # winners paid per second of work (started -> completed, or now while running)
+    # winners paid per second of paying time (domain.timing)
     winners_per_second: float | None
+    timing: JobTiming
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +86,23 @@ def find_job(conn: Connection, ref: str) -> RowMapping:
     return matches[0]
 
 
-def report(job: RowMapping, now: datetime) -> JobReport:
-    timing = job_timing_of(job, now)
-    return JobReport(job, timing.duration_seconds, timing.paid_per_second)
+def report(job: RowMapping, timing: JobTiming) -> JobReport:
+    return JobReport(job, timing.duration_seconds, timing.paid_per_second, timing)
 
 
-def job_timing_of(job: RowMapping, now: datetime) -> JobTiming:
+def job_timing_of(
+    job: RowMapping,
+    now: datetime,
+    transitions: Sequence[Transition] | None = None,
+    *,
+    paused: bool = False,
+    samples: Sequence[Sample] = (),
+) -> JobTiming:
     """domain.timing for a payout_jobs row (SQLite's naive datetimes read as UTC)."""
     return job_timing(
         status=job["status"],
+        planned=bool(job["planned"]),
+        paused=paused,
         created_at=as_utc(job["created_at"]),
         started_at=job["started_at"] and as_utc(job["started_at"]),
         completed_at=job["completed_at"] and as_utc(job["completed_at"]),
@@ -95,18 +110,74 @@ def job_timing_of(job: RowMapping, now: datetime) -> JobTiming:
         failed=job["failed_winners"],
         total=job["total_winners"],
         now=now,
+        transitions=transitions,
+        samples=samples,
     )
+
+
+def transitions_of(
+    conn: Connection, job_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Transition]]:
+    """Each job's transitions in the order they happened (one query for all)."""
+    found: dict[uuid.UUID, list[Transition]] = {job_id: [] for job_id in job_ids}
+    if not job_ids:
+        return found
+    t = job_transitions.c
+    rows = conn.execute(
+        select(t.job_id, t.status, t.planned, t.at)
+        .where(t.job_id.in_(list(found)))
+        .order_by(t.job_id, t.id)
+    )
+    for row in rows:
+        found[row.job_id].append(Transition(as_utc(row.at), row.status, bool(row.planned)))
+    return found
+
+
+def paused_jobs(conn: Connection) -> tuple[bool, set[uuid.UUID]]:
+    """(everything is paused, the jobs paused one by one)."""
+    p = processing_pauses.c
+    rows = conn.execute(select(p.job_id)).scalars().all()
+    return None in rows, {job_id for job_id in rows if job_id is not None}
+
+
+def timings_of(
+    conn: Connection,
+    rows: Sequence[RowMapping],
+    now: datetime,
+    samples: dict[uuid.UUID, Sequence[Sample]] | None = None,
+) -> dict[uuid.UUID, JobTiming]:
+    """domain.timing for each job row: its transitions and pause read in two queries, and
+    the progress samples the caller took (if any) for the recent rate."""
+    transitions = transitions_of(conn, [row["id"] for row in rows])
+    everything, paused = paused_jobs(conn)
+    return {
+        row["id"]: job_timing_of(
+            row,
+            now,
+            transitions[row["id"]],
+            paused=everything or row["id"] in paused,
+            samples=(samples or {}).get(row["id"], ()),
+        )
+        for row in rows
+    }
 
 
 def job_reports(conn: Connection, view: str = "all", limit: int = 20) -> list[JobReport]:
     """Newest first; completed jobs in the order they completed, like the seed's query."""
     j = payout_jobs.c
     order = j.completed_at.desc() if view == "completed" else j.created_at.desc()
-    rows = conn.execute(
-        select(payout_jobs).where(j.status.in_(JOB_VIEWS[view])).order_by(order, j.id).limit(limit)
-    ).mappings()
-    now = utcnow()
-    return [report(row, now) for row in rows]
+    rows = (
+        conn.execute(
+            select(payout_jobs)
+            .where(j.status.in_(JOB_VIEWS[view]))
+            .order_by(order, j.id)
+            .limit(limit)
+        )
+        .mappings()
+        .all()
+    )
+    timings = timings_of(conn, rows, utcnow())
+    return [report(row, timings[row["id"]]) for row in rows]
 
 
 def entries_with_users(

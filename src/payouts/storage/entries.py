@@ -30,7 +30,11 @@ class RetriedJob:
 
 _JOB_WITH_PENDING_ENTRIES = sql("""
 SELECT j.id AS job_id, j.challenge_id, j.kind FROM payout_jobs j
-WHERE j.id = (SELECT job_id FROM payout_entries WHERE status = 'pending' LIMIT 1)
+WHERE j.id = (SELECT job_id FROM payout_entries
+              WHERE status = 'pending'
+                AND NOT EXISTS (SELECT 1 FROM processing_pauses p
+                                WHERE p.job_id IS NULL OR p.job_id = payout_entries.job_id)
+              LIMIT 1)
 """)
 
 
@@ -70,6 +74,8 @@ _PAY_PENDING_POSTGRES = sql("""
 WITH claimed AS (
     SELECT id, user_id, amount FROM payout_entries
     WHERE job_id = :job_id AND status = 'pending' AND id > :after_id
+      AND NOT EXISTS (SELECT 1 FROM processing_pauses p
+                      WHERE p.job_id IS NULL OR p.job_id = :job_id)
     ORDER BY id
     LIMIT :batch_size
     FOR UPDATE SKIP LOCKED
@@ -122,6 +128,8 @@ _CLAIM_SQLITE = sql("""
 SELECT min(id) AS low, max(id) AS high, count(*) AS claimed FROM (
     SELECT id FROM payout_entries
     WHERE job_id = :job_id AND status = 'pending' AND id > :after_id
+      AND NOT EXISTS (SELECT 1 FROM processing_pauses p
+                      WHERE p.job_id IS NULL OR p.job_id = :job_id)
     ORDER BY id
     LIMIT :batch_size
 )

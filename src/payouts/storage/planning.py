@@ -49,6 +49,8 @@ SELECT id AS job_id, challenge_id, kind, status, winning_side, winner_pool, winn
        total_winners
 FROM payout_jobs
 WHERE NOT planned AND (status = 'running' OR (status = 'queued' AND total_winners > :batch_size))
+  AND NOT EXISTS (SELECT 1 FROM processing_pauses p
+                  WHERE p.job_id IS NULL OR p.job_id = payout_jobs.id)
 ORDER BY triggered_at DESC NULLS LAST, created_at, id
 LIMIT 1
 """

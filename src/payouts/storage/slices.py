@@ -85,6 +85,7 @@ SELECT s.id, s.job_id, j.challenge_id, j.kind, j.winning_side, j.winner_pool,
        s.first_user_id, s.last_user_id, s.attempts
 FROM payout_slices s
 JOIN payout_jobs j ON j.id = s.job_id
+WHERE NOT EXISTS (SELECT 1 FROM processing_pauses p WHERE p.job_id IS NULL OR p.job_id = s.job_id)
 ORDER BY s.seq, s.id
 LIMIT 1
 FOR UPDATE OF s SKIP LOCKED
@@ -97,6 +98,7 @@ SELECT s.id, s.job_id, j.challenge_id, j.kind, j.winning_side, j.winner_pool,
        s.first_user_id, s.last_user_id, s.attempts
 FROM payout_slices s
 JOIN payout_jobs j ON j.id = s.job_id
+WHERE NOT EXISTS (SELECT 1 FROM processing_pauses p WHERE p.job_id IS NULL OR p.job_id = s.job_id)
 ORDER BY s.seq, s.id
 LIMIT 1
 """)
@@ -123,7 +125,11 @@ PAY_SLICE_POSTGRES = sql("""
 WITH slice AS (
     SELECT id, job_id, first_user_id, last_user_id FROM payout_slices
     WHERE id = COALESCE(CAST(:slice_id AS bigint),
-                        (SELECT id FROM payout_slices ORDER BY seq, id LIMIT 1
+                        (SELECT id FROM payout_slices
+                         WHERE NOT EXISTS (SELECT 1 FROM processing_pauses p
+                                           WHERE p.job_id IS NULL
+                                              OR p.job_id = payout_slices.job_id)
+                         ORDER BY seq, id LIMIT 1
                          FOR UPDATE SKIP LOCKED))
 ), job AS (
     SELECT j.id, j.challenge_id, j.kind, j.winning_side, j.winner_pool, j.winning_total,

@@ -83,6 +83,8 @@ SELECT id AS job_id, challenge_id, kind, status, winning_side, winner_pool, winn
        total_winners
 FROM payout_jobs
 WHERE status = 'queued' AND NOT planned AND total_winners <= :batch_size
+  AND NOT EXISTS (SELECT 1 FROM processing_pauses p
+                  WHERE p.job_id IS NULL OR p.job_id = payout_jobs.id)
 ORDER BY triggered_at DESC NULLS LAST, created_at, id
 LIMIT :max_jobs
 FOR UPDATE SKIP LOCKED
@@ -94,6 +96,8 @@ WITH claimed AS (
            triggered_at, created_at
     FROM payout_jobs
     WHERE status = 'queued' AND NOT planned AND total_winners <= :batch_size
+      AND NOT EXISTS (SELECT 1 FROM processing_pauses p
+                      WHERE p.job_id IS NULL OR p.job_id = payout_jobs.id)
     ORDER BY triggered_at DESC NULLS LAST, created_at, id
     LIMIT :max_jobs
     FOR UPDATE SKIP LOCKED
@@ -214,6 +218,8 @@ SELECT id AS job_id, challenge_id, kind, status, winning_side, winner_pool, winn
        total_winners
 FROM payout_jobs
 WHERE status = 'queued' AND NOT planned AND total_winners <= :batch_size
+  AND NOT EXISTS (SELECT 1 FROM processing_pauses p
+                  WHERE p.job_id IS NULL OR p.job_id = payout_jobs.id)
 ORDER BY triggered_at DESC NULLS LAST, created_at, id
 LIMIT :max_jobs
 """)

@@ -296,6 +296,42 @@ for _dialect, _statements in _AUDIT_LOG_APPEND_ONLY.items():
         _ddl = DDL(_statement).execute_if(dialect=_dialect)  # type: ignore[no-untyped-call]
         event.listen(audit_log, "after_create", _ddl)
 
+# Pausing payouts: a row with job_id NULL pauses every job, a row with a job id pauses that
+# job. Every claim of work (storage/small_jobs, planning, slices, entries) skips paused
+# jobs, so a paused worker finishes the batch in flight and takes no new one. At most one
+# row pauses everything (the partial unique index), one per job (the UNIQUE job_id).
+processing_pauses = Table(
+    "processing_pauses",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_id", Uuid, ForeignKey("payout_jobs.id"), unique=True),  # NULL: every job
+    Column("everything", Boolean, nullable=False),
+    Column("paused_by", String(64), nullable=False),  # the audit log's actor
+    Column("paused_at", Timestamp, nullable=False),
+    CheckConstraint("everything = (job_id IS NULL)", name="scope"),
+    Index(
+        "uq_processing_pauses_everything",
+        "everything",
+        unique=True,
+        sqlite_where=text("job_id IS NULL"),
+        postgresql_where=text("job_id IS NULL"),
+    ),
+)
+
+# Each change of a job's status or plan, written by a trigger on payout_jobs (below), so the
+# hot statements that change jobs need not know: when planning ended, when it failed, when
+# a retry queued it again. domain/timing.py reads them to count paying time only.
+job_transitions = Table(
+    "job_transitions",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("job_id", Uuid, ForeignKey("payout_jobs.id"), nullable=False),
+    Column("status", String(16), nullable=False),  # the job's status after the change
+    Column("planned", Boolean, nullable=False),  # ... and whether it was planned
+    Column("at", Timestamp, nullable=False),
+    Index(None, "job_id", "id"),
+)
+
 # Replays of POST .../result and .../stakes: the first response, stored in the transaction
 # of the write it answers, so a crash can never keep one without the other.
 idempotency_keys = Table(
@@ -379,3 +415,37 @@ webhook_deliveries = Table(
     CheckConstraint(_one_of("status", DELIVERY_STATUSES), name="status"),
     Index(None, "endpoint_id", "status", "id"),
 )
+
+
+# The trigger behind job_transitions: only a change of status or of planned writes a row
+# (the WHEN clause); the per-batch counter updates, which change neither, write nothing.
+JOB_TRANSITION_TRIGGERS = {
+    "postgresql": [
+        """
+        CREATE FUNCTION record_job_transition() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO job_transitions (job_id, status, planned, at)
+            VALUES (NEW.id, NEW.status, NEW.planned, now());
+            RETURN NULL;
+        END
+        $$
+        """,
+        "CREATE TRIGGER payout_jobs_transition AFTER UPDATE OF status, planned ON payout_jobs"
+        " FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status"
+        " OR OLD.planned IS DISTINCT FROM NEW.planned)"
+        " EXECUTE FUNCTION record_job_transition()",
+    ],
+    "sqlite": [
+        "CREATE TRIGGER payout_jobs_transition AFTER UPDATE OF status, planned ON payout_jobs"
+        " WHEN OLD.status IS NOT NEW.status OR OLD.planned IS NOT NEW.planned"
+        " BEGIN INSERT INTO job_transitions (job_id, status, planned, at)"
+        " VALUES (NEW.id, NEW.status, NEW.planned, strftime('%Y-%m-%d %H:%M:%f', 'now'));"
+        " END",
+    ],
+}
+for _dialect, _statements in JOB_TRANSITION_TRIGGERS.items():
+    for _statement in _statements:
+        _ddl = DDL(_statement.replace("%", "%%")).execute_if(  # type: ignore[no-untyped-call]
+            dialect=_dialect
+        )
+        event.listen(job_transitions, "after_create", _ddl)

@@ -28,20 +28,32 @@ class WaitingWork:
     slices: bool  # ranges of planned jobs still to pay
     pending_entries: bool  # entries a retry put back to pending
     active_jobs: bool  # any job queued or running (work may be held by other workers)
+    everything_paused: bool = False  # processing is paused: claim nothing
+    some_paused: bool = False  # some job (or everything) is paused
 
     def __bool__(self) -> bool:
+        if self.everything_paused:
+            return False
         return self.unplanned_jobs or self.slices or self.pending_entries
 
 
-# Four index probes in one round trip; each stops at its first row. Pending entries have a
-# partial index of their own, so that probe never reads settled ones.
-_WAITING_WORK = text("""
+# Index probes in one round trip; each stops at its first row. Pending entries have a
+# partial index of their own, so that probe never reads settled ones. Work of a paused job
+# is not waiting work (the claims skip it); processing_pauses has a handful of rows.
+_NOT_PAUSED = """NOT EXISTS (SELECT 1 FROM processing_pauses p
+                           WHERE p.job_id IS NULL OR p.job_id = {job})"""
+_WAITING_WORK = text(f"""
 SELECT
     EXISTS (SELECT 1 FROM payout_jobs
-            WHERE status IN ('queued', 'running') AND NOT planned) AS unplanned_jobs,
-    EXISTS (SELECT 1 FROM payout_slices) AS slices,
-    EXISTS (SELECT 1 FROM payout_entries WHERE status = 'pending') AS pending_entries,
-    EXISTS (SELECT 1 FROM payout_jobs WHERE status IN ('queued', 'running')) AS active_jobs
+            WHERE status IN ('queued', 'running') AND NOT planned
+              AND {_NOT_PAUSED.format(job="payout_jobs.id")}) AS unplanned_jobs,
+    EXISTS (SELECT 1 FROM payout_slices s
+            WHERE {_NOT_PAUSED.format(job="s.job_id")}) AS slices,
+    EXISTS (SELECT 1 FROM payout_entries e WHERE status = 'pending'
+              AND {_NOT_PAUSED.format(job="e.job_id")}) AS pending_entries,
+    EXISTS (SELECT 1 FROM payout_jobs WHERE status IN ('queued', 'running')) AS active_jobs,
+    EXISTS (SELECT 1 FROM processing_pauses WHERE job_id IS NULL) AS everything_paused,
+    EXISTS (SELECT 1 FROM processing_pauses) AS some_paused
 """)
 
 
@@ -52,4 +64,6 @@ def waiting_work(conn: Connection) -> WaitingWork:
         bool(row.slices),
         bool(row.pending_entries),
         bool(row.active_jobs),
+        bool(row.everything_paused),
+        bool(row.some_paused),
     )

@@ -10,6 +10,7 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy import RowMapping
 
 from payouts.domain.money import MAX_BALANCE, MAX_FEE_BPS, MAX_STAKE
+from payouts.domain.timing import JobTiming, Phase, phase_of
 from payouts.domain.vocabulary import (
     RESULTS,
     ChallengeStatus,
@@ -170,7 +171,10 @@ class ResolutionsOut(Out):
 
 
 class JobStatusOut(Out):
-    """Exactly the seed's status fields, plus `kind` and `failedWinners`."""
+    """The seed's status fields, plus `kind`, `failedWinners` and the job's timing
+    (domain.timing): its `phase`, winners paid per second of paying time, the ETA from the
+    smoothed recent rate while active, and how long it took once completed. The timing
+    fields are null where not computed (and the rate while nothing is paid yet)."""
 
     job_id: str
     challenge_id: int
@@ -183,9 +187,13 @@ class JobStatusOut(Out):
     created_at: str
     completed_at: str | None
     error: str | None
+    phase: Phase
+    paid_per_second: float | None = None
+    eta_seconds: float | None = None
+    took_seconds: float | None = None
 
     @classmethod
-    def of(cls, row: RowMapping) -> JobStatusOut:
+    def of(cls, row: RowMapping, timing: JobTiming | None = None) -> JobStatusOut:
         total, done = row["total_winners"], row["processed_winners"]
         return cls(
             job_id=str(row["id"]),
@@ -200,7 +208,17 @@ class JobStatusOut(Out):
             created_at=iso_utc(row["created_at"]) or "",
             completed_at=iso_utc(row["completed_at"]),
             error=row["error"],
+            phase=timing.phase if timing else phase_of(row["status"], bool(row["planned"])),
+            paid_per_second=_round(timing.paid_per_second) if timing else None,
+            eta_seconds=_round(timing.eta_seconds) if timing else None,
+            took_seconds=_round(timing.duration_seconds)
+            if timing and row["status"] == "completed"
+            else None,
         )
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 class JobOut(JobStatusOut):
@@ -212,9 +230,9 @@ class JobOut(JobStatusOut):
     started_at: str | None
 
     @classmethod
-    def of(cls, row: RowMapping) -> JobOut:
+    def of(cls, row: RowMapping, timing: JobTiming | None = None) -> JobOut:
         return cls(
-            **JobStatusOut.of(row).model_dump(),
+            **JobStatusOut.of(row, timing).model_dump(),
             total_pool=row["total_pool"],
             platform_fee=row["platform_fee"],
             winner_pool=row["winner_pool"],

@@ -34,6 +34,9 @@ log = logging.getLogger("payouts.worker")
 _ERROR_BACKOFF_SECONDS = 1.0
 _TRANSIENT_BACKOFF_SECONDS = 0.2
 _BLOCKED_POLL_SECONDS = 0.1
+# While something is paused, an idle worker looks again this often (a resume wakes it at
+# once anyway): not 10 times a second for work that nobody may take.
+_PAUSED_POLL_SECONDS = 1.0
 _WRITER_TURN_SECONDS = 0.005
 _WRITER_TURN_POLL_SECONDS = 0.0001
 # While a worker pays slices it looks for other work this often, not before every slice:
@@ -83,12 +86,15 @@ class PayoutWorker:
             if not busy:
                 # Work that other workers hold right now (planning, the last slices) frees
                 # up within moments: look again soon, not at the sweep.
-                self.wakeup.wait(
-                    _BLOCKED_POLL_SECONDS
-                    if self._jobs_active
-                    else self.settings.worker_interval_seconds
-                )
+                self.wakeup.wait(self._idle_seconds())
         log.info("%s stopped", self.name)
+
+    def _idle_seconds(self) -> float:
+        if self._last_look is not None and self._last_look.some_paused:
+            return min(_PAUSED_POLL_SECONDS, self.settings.worker_interval_seconds)
+        if self._jobs_active:
+            return _BLOCKED_POLL_SECONDS
+        return self.settings.worker_interval_seconds
 
     def _do_housekeeping(self, stop: threading.Event) -> None:
         if stop.is_set() or not self.housekeeping.due():
@@ -99,9 +105,13 @@ class PayoutWorker:
             log.exception("%s: housekeeping failed", self.name)
 
     def run_round(self, stop: threading.Event | None = None) -> bool:
-        """One step of each kind of waiting work; True if anything was done."""
+        """One step of each kind of waiting work; True if anything was done. Work of paused
+        jobs is not waiting work, and the claims skip it too (storage/pauses.py)."""
         work = self._waiting_work()
         progressed = False
+        if work.everything_paused:
+            self._paying_slices = False
+            return False
         if work.unplanned_jobs:
             progressed = self._settle_small_jobs()
             if not self._stopping(stop):
@@ -136,11 +146,14 @@ class PayoutWorker:
         return work
 
     def run_until_idle(self) -> None:
-        """Work until no job is queued or running (tests and `payouts worker --once`)."""
+        """Work until no job is queued or running, or what is left is paused (tests and
+        `payouts worker --once`)."""
         while True:
             if self.run_round():
                 continue
-            if not self._jobs_active:
+            if not self._jobs_active or (
+                self._last_look is not None and self._last_look.some_paused
+            ):
                 return
             time.sleep(_BLOCKED_POLL_SECONDS)  # the rest is held by other workers
 

@@ -11,7 +11,6 @@
   const STATUSES = ["queued", "running", "completed", "failed"];
   const SINCE_MARGIN_MS = 10000;
   const ENDED_SHOWN = 20; // as the server renders them
-  const RATE_WINDOW = 6; // samples (about 10 s) for the throughput estimate
   const number = new Intl.NumberFormat("en-US");
   let stopped = false;
   const field = (row, name) => row.querySelector(`[data-field="${name}"]`);
@@ -30,18 +29,6 @@
     return perSecond >= 10 ? `${number.format(Math.round(perSecond))}/s` : `${perSecond.toFixed(1)}/s`;
   }
 
-  // Entries settled per second over the last few polls, measured by this page's own clock.
-  function throughput(row, settled) {
-    const samples = (row.samples ||= []);
-    samples.push({ at: performance.now(), settled });
-    if (samples.length > RATE_WINDOW) samples.shift();
-    const first = samples[0];
-    const last = samples[samples.length - 1];
-    const seconds = (last.at - first.at) / 1000;
-    if (samples.length < 2 || seconds <= 0) return Number(row.dataset.rate) || 0;
-    return (last.settled - first.settled) / seconds;
-  }
-
   function show(row, status) {
     for (const s of STATUSES) row.classList.toggle(`status-${s}`, s === status);
     row.dataset.status = status;
@@ -52,8 +39,6 @@
   }
 
   function update(row, job) {
-    const settled = job.processedWinners + job.failedWinners;
-    const remaining = job.totalWinners - settled;
     const bar = row.querySelector("progress");
     bar.max = Math.max(job.totalWinners, 1);
     bar.value = job.processedWinners;
@@ -69,20 +54,16 @@
     error.hidden = !job.error;
     error.textContent = job.error || "";
 
-    const perSecond = throughput(row, settled);
-    if (job.status === "queued") {
-      field(row, "rate").textContent = "—";
-      field(row, "eta").textContent = "not started yet";
-    } else if (job.status === "running") {
-      field(row, "rate").textContent = rateText(perSecond);
-      field(row, "eta").textContent = perSecond > 0 ? duration(remaining / perSecond) : "—";
-    } else if (job.status === "completed") {
-      // Both instants are the server's, so this holds whatever this machine's clock says.
-      const took = (Date.parse(job.completedAt) - Date.parse(job.createdAt)) / 1000;
-      field(row, "eta").textContent = `done in ${duration(took)}`;
-    } else {
-      field(row, "eta").textContent = "stopped";
-    }
+    // The server's timing (domain/timing.py): rate per second of paying time, ETA from its
+    // smoothed recent rate, phase; this page computes none of it.
+    const etaLabel = field(row, "eta-label");
+    if (etaLabel) etaLabel.textContent = job.phase === "completed" ? "Took" : "ETA";
+    const paying = !["queued", "planning"].includes(job.phase);
+    field(row, "rate").textContent = paying ? rateText(job.paidPerSecond) : "—";
+    const words = { queued: "not started yet", planning: "planning…", paused: "paused", failed: "stopped" };
+    if (job.phase === "completed") field(row, "eta").textContent = duration(job.tookSeconds);
+    else if (job.phase === "paying") field(row, "eta").textContent = job.etaSeconds == null ? "—" : duration(job.etaSeconds);
+    else field(row, "eta").textContent = words[job.phase] || "—";
   }
 
   async function fetchJson(url) {
@@ -157,7 +138,6 @@
     const fresh = fragment(job.html, job.section);
     if (row) row.remove();
     list.prepend(fresh);
-    if (job.section === "active") throughput(fresh, job.processedWinners + job.failedWinners);
     if (job.status === "failed") announce(job);
     localTimes(fresh);
     return true;
@@ -249,31 +229,12 @@
     if (!stopped) setTimeout(feedRound, POLL_MS);
   }
 
-  // --- times in the browser's zone, UTC on hover ----------------------------------------------
-  const localFormat = new Intl.DateTimeFormat(undefined, {
-    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
-  });
-
-  const preciseFormat = new Intl.DateTimeFormat(undefined, {
-    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
-  });
-
+  // Times in the browser's zone, UTC on hover: local-time.js, for rows that arrive later too.
   function localTimes(root) {
-    for (const element of root.querySelectorAll("time[datetime]")) {
-      const at = Date.parse(element.getAttribute("datetime"));
-      if (!Number.isFinite(at) || element.dataset.local) continue;
-      element.title = `${element.getAttribute("datetime").slice(0, 19).replace("T", " ")} UTC`;
-      const format = element.hasAttribute("data-seconds") ? preciseFormat : localFormat;
-      element.textContent = format.format(new Date(at));
-      element.dataset.local = "1";
-    }
+    if (window.payoutsLocalTime) window.payoutsLocalTime.localise(root);
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    localTimes(document);
-    for (const row of document.querySelectorAll("li[data-job-id][data-poll]")) {
-      throughput(row, Number(row.dataset.processed) + Number(row.dataset.failed));
-    }
     if (!live) return;
     lastOk = Date.now();
     setInterval(indicator, 1000);
