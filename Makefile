@@ -25,7 +25,13 @@ lint: $(VENV)/.dev-deps
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-test: lint
+# axe-core for the browser tests' accessibility check, pinned in tests/e2e/axe (npm ci).
+AXE = tests/e2e/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/e2e/axe/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix tests/e2e/axe --no-audit --no-fund --silent; \
+	else echo "npm not found: the accessibility test will skip (and fail under CI=true)"; fi
+
+test: lint $(AXE)
 	$(BIN)/pytest
 
 # The benchmark suite (bench/): prints a table and rewrites bench/RESULTS.md.
