@@ -7,12 +7,14 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from standardwebhooks.webhooks import Webhook
 
 from payouts.storage.clock import utcnow
+
+if TYPE_CHECKING:  # httpx is imported when the first POST goes out, not at process start
+    import httpx
 
 USER_AGENT = "payouts-webhooks/1"
 # httpx logs every request at INFO: a line per POST would drown the worker's log.
@@ -36,6 +38,8 @@ def post(
 ) -> Answer:
     """POST `body` signed with `secret`. A 2xx answer is a success; any other status, a
     timeout, a refused connection or a TLS error is a failure (with its reason)."""
+    import httpx
+
     now = utcnow()
     headers = {
         "content-type": "application/json",
@@ -56,3 +60,9 @@ def post(
     if 200 <= response.status_code < 300:
         return Answer(True, response.status_code, None, seconds)
     return Answer(False, response.status_code, f"HTTP {response.status_code}", seconds)
+
+
+def new_client() -> httpx.Client:
+    import httpx
+
+    return httpx.Client()

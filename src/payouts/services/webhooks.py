@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from sqlalchemy import Connection, RowMapping
 
 from payouts.domain.errors import Conflict, InvalidInput, NotFound
 from payouts.services.events import parse_types
-from payouts.services.webhook_sender import Answer, body_of, post
+from payouts.services.webhook_sender import Answer, body_of, new_client, post
 from payouts.storage import webhooks
 from payouts.storage.clock import iso_utc, utcnow
 
@@ -144,7 +143,7 @@ def ping(endpoint: RowMapping, timeout: float) -> Answer:
         "timestamp": iso_utc(utcnow()),
         "data": {"endpointId": endpoint["id"]},
     }
-    with httpx.Client() as client:
+    with new_client() as client:
         return post(
             client,
             endpoint["url"],

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-
-import httpx
+from typing import Any
 
 from payouts.config import Settings
 from payouts.domain.events import retry_delay
-from payouts.services.webhook_sender import body_of, post
+from payouts.services.webhook_sender import body_of, new_client, post
 from payouts.storage import webhooks
 from payouts.storage.clock import utcnow
 from payouts.storage.database import Database
@@ -51,7 +50,7 @@ class WebhookDelivery:
     settings: Settings
     metrics: WebhookMetrics
     name: str = "webhooks"
-    client: httpx.Client = field(default_factory=httpx.Client)
+    client: Any = None  # an httpx.Client, made for the first POST (httpx loads then)
     paying: bool = False  # some payout job was queued or running at the last look
 
     def run(self, stop: threading.Event) -> None:
@@ -67,7 +66,7 @@ class WebhookDelivery:
                 stop.wait(IDLE_SECONDS)
             elif self.paying:
                 stop.wait(PACE_WHILE_PAYING_SECONDS)  # payouts go first
-        self.client.close()
+        self.close()
         log.info("%s stopped", self.name)
 
     def run_until_idle(self) -> None:
@@ -76,7 +75,8 @@ class WebhookDelivery:
             pass
 
     def close(self) -> None:
-        self.client.close()
+        if self.client is not None:
+            self.client.close()
 
     def deliver_one(self) -> bool:
         """Claim an endpoint and send its next delivery; False if nothing was due."""
@@ -94,6 +94,8 @@ class WebhookDelivery:
             if delivery is None:
                 webhooks.release(conn, endpoint["id"], self.name)
                 return True
+        if self.client is None:
+            self.client = new_client()
         body = body_of([event.as_json() for event in delivery.events])
         answer = post(
             self.client,
