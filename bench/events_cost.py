@@ -163,8 +163,7 @@ def pay_once(url: str, winners: int, src: Path | None) -> float:
 def pay_running(url: str, winners: int, workdir: Path, endpoint: bool) -> float:
     """Winners per second of one job paid by a running `payouts worker` (this tree), with
     its delivery loop sending every event to a local receiver meanwhile when `endpoint`."""
-    from tests.support.webhooks import Receiver
-
+    from bench.receiver_process import Receiver
     from payouts.services import webhooks
     from payouts.storage.database import Database
 
@@ -199,8 +198,8 @@ def delivery_rate(url: str) -> tuple[int, float]:
     """(events, events per second) delivered by one worker's loop to a local receiver."""
     from prometheus_client import CollectorRegistry
     from sqlalchemy import text
-    from tests.support.webhooks import Receiver
 
+    from bench.receiver_process import Receiver
     from payouts.config import Settings
     from payouts.services import webhooks
     from payouts.storage.database import Database

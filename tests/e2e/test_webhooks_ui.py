@@ -29,9 +29,12 @@ def test_a_failed_delivery_is_shown_and_resent(page, tmp_path: Path) -> None:
         assert made.status_code == 201, made.text
         endpoint = made.json()["id"]
         challenge_id, _ = _staked_challenge(api, winners=3, losers=1)
-        assert api.post(
-            f"/challenges/{challenge_id}/result", json={"result": "challenger_won"}
-        ).status_code == 200
+        assert (
+            api.post(
+                f"/challenges/{challenge_id}/result", json={"result": "challenger_won"}
+            ).status_code
+            == 200
+        )
 
         sign_in(page, server.url)
         page.goto(f"{server.url}/admin/webhooks")

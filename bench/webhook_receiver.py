@@ -1,7 +1,7 @@
-"""A webhook receiver in its own process, for the tests: it verifies every request's
+"""A webhook receiver in its own process, for the tests and the bench: it verifies every request's
 signature with the `standardwebhooks` library and appends what it got to a JSON Lines file.
 
-    python -m tests.support.receiver PORT SECRET OUT [--fail-first N] [--hang] [--slow S]
+    python -m bench.webhook_receiver PORT SECRET OUT [--fail-first N] [--hang] [--slow S]
 
 --fail-first N: answer 500 to the first N requests; --hang: never answer; --slow S: wait S
 seconds before answering. Prints "ready" once it listens.
