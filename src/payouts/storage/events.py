@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, Uuid, bindparam, insert, text
+from sqlalchemy import Connection, RowMapping, Uuid, bindparam, insert, literal_column, text
 
 from payouts.domain.events import Cursor, event_id
 from payouts.storage.clock import iso_utc, utcnow
@@ -48,21 +48,17 @@ PG_HORIZON = """(SELECT least(
          WHERE a.backend_xid IS NOT NULL AND a.datname <> current_database()))))"""
 
 
-def _tx(conn: Connection) -> int | None:
-    if conn.dialect.name != "postgresql":
-        return None
-    tx: int = conn.execute(text(f"SELECT {PG_TX}")).scalar_one()
-    return tx
-
-
 def insert_events(conn: Connection, rows: Sequence[tuple[str, dict[str, Any]]]) -> None:
-    """Write (type, data) events in the caller's transaction."""
+    """Write (type, data) events in the caller's transaction. On PostgreSQL the writing
+    transaction's id is taken by the INSERT itself (no round trip of its own)."""
     if not rows:
         return
-    tx, now = _tx(conn), utcnow()
+    statement = insert(events)
+    if conn.dialect.name == "postgresql":
+        statement = statement.values(tx=literal_column(PG_TX))
+    now = utcnow()
     conn.execute(
-        insert(events),
-        [{"type": kind, "tx": tx, "created_at": now, "data": data} for kind, data in rows],
+        statement, [{"type": kind, "created_at": now, "data": data} for kind, data in rows]
     )
 
 
