@@ -51,7 +51,9 @@ class Receiver:
     def records(self) -> list[dict[str, Any]]:
         if not self.out.exists():
             return []
-        return [json.loads(line) for line in self.out.read_text().splitlines() if line]
+        # the last line may be half written while the receiver runs: only whole lines
+        *whole, _partial = self.out.read_text().split("\n")
+        return [json.loads(line) for line in whole if line]
 
     def accepted_events(self) -> list[dict[str, Any]]:
         """The events of every request answered 2xx, in arrival order (duplicates kept)."""

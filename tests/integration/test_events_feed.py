@@ -17,8 +17,8 @@ from payouts.services import challenges
 from payouts.services import events as feed
 from payouts.storage.clock import utcnow
 from payouts.storage.database import Database
-from payouts.storage.events import insert_events
-from payouts.storage.tables import events, transactions
+from payouts.storage.events import insert_events, record_job_transitions
+from payouts.storage.tables import events, payout_jobs, transactions
 from payouts.worker.housekeeping import Housekeeping, chores_for
 from tests.conftest import pg_url
 from tests.support.api import api_client, bearer, new_token
@@ -206,6 +206,32 @@ class TestLateCommit:
         with db.read() as conn:
             page = feed.read_page(conn, page.next.encode(), 10, None, WEEK)
         assert [e.data["n"] for e in page.events] == [1, 2]
+
+    def test_a_job_transition_comes_after_payments_committed_with_a_larger_id(
+        self, db, settings
+    ):
+        # Two workers pay one job: the one holding the smaller transaction id completes it
+        # after the other committed its payments. job.completed must still come last.
+        cid = paid_job(db, settings)
+        with db.read() as conn:
+            start = feed.read_page(conn, None, 1000, None, WEEK).next
+            job_id = conn.execute(
+                select(payout_jobs.c.id).where(payout_jobs.c.challenge_id == cid)
+            ).scalar_one()
+        completing = db.engine.connect()
+        try:
+            tx_completing = completing.begin()
+            insert_events(completing, [("job.failed", {"n": 1})])  # takes the smaller id
+            with db.write() as conn:
+                insert_events(conn, [("job.failed", {"n": 2})])  # the other's payments
+            record_job_transitions(completing, [job_id])
+            tx_completing.commit()
+        finally:
+            completing.close()
+        with db.read() as conn:
+            page = feed.read_page(conn, start.encode(), 10, None, WEEK)
+        assert [e.type for e in page.events] == ["job.failed", "job.failed", "job.completed"]
+        assert [e.data.get("n") for e in page.events] == [1, 2, None]
 
     def test_a_long_transaction_in_another_database_does_not_hold_the_feed(self, db, settings):
         other = Database(pg_url("postgres"), pool_size=1)

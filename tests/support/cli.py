@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -69,7 +70,13 @@ def start_payouts(args: list[str], env: dict[str, str], log: Path) -> subprocess
 def invoke(database_url: str, *args: str, **env: str) -> Result:
     """`payouts ARGS` inside this process (Typer's runner), for checking its output."""
     environment = {"PAYOUTS_DATABASE_URL": database_url, "COLUMNS": "200", **env}
-    return CliRunner().invoke(app, list(args), env=environment)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        return CliRunner().invoke(app, list(args), env=environment)
+    finally:
+        # a command that configures logging points it at the runner's stderr, closed now
+        root.handlers[:], root.level = handlers, level
 
 
 def wait_for(condition: Callable[[], bool], deadline_seconds: float, what: str) -> None:

@@ -32,6 +32,13 @@ from payouts.storage.tables import events, payout_jobs
 
 # The writing transaction's id, as a BIGINT (xid8 has 64 bits and never wraps).
 PG_TX = "CAST(CAST(pg_current_xact_id() AS text) AS bigint)"
+# A job transition's tx: its writer's id, or the highest tx already committed if that is
+# higher. Two workers paying one job each hold an id; the one that took the smaller id can
+# be the one that completes the job, after the other committed its payments with the
+# larger id. Sorting job.completed by its own id would put it before those payments.
+# Serving is unchanged: a row is served only when its tx is below the horizon, and its
+# writer's id is at most its tx, so the writer has ended by then (docs/events.md).
+PG_TX_AFTER_COMMITTED = f"greatest({PG_TX}, (SELECT max(tx) FROM events))"
 # The feed's horizon: every transaction of this database with an id below it had ended when
 # the statement's snapshot was taken, so its rows are all visible (or rolled back). It is the
 # snapshot's xmax, or its oldest in-progress transaction if lower, except those running in
@@ -48,14 +55,21 @@ PG_HORIZON = """(SELECT least(
          WHERE a.backend_xid IS NOT NULL AND a.datname <> current_database()))))"""
 
 
-def insert_events(conn: Connection, rows: Sequence[tuple[str, dict[str, Any]]]) -> None:
+def insert_events(
+    conn: Connection,
+    rows: Sequence[tuple[str, dict[str, Any]]],
+    *,
+    after_committed: bool = False,
+) -> None:
     """Write (type, data) events in the caller's transaction. On PostgreSQL the writing
-    transaction's id is taken by the INSERT itself (no round trip of its own)."""
+    transaction's id is taken by the INSERT itself (no round trip of its own);
+    `after_committed` sorts them after every event committed so far as well."""
     if not rows:
         return
     statement = insert(events)
     if conn.dialect.name == "postgresql":
-        statement = statement.values(tx=literal_column(PG_TX))
+        tx = PG_TX_AFTER_COMMITTED if after_committed else PG_TX
+        statement = statement.values(tx=literal_column(tx))
     now = utcnow()
     conn.execute(
         statement, [{"type": kind, "created_at": now, "data": data} for kind, data in rows]
@@ -114,7 +128,8 @@ def job_data(job: RowMapping) -> dict[str, Any]:
 
 def record_job_transitions(conn: Connection, job_ids: Iterable[uuid.UUID]) -> None:
     """job.completed / job.failed for each of these jobs that has settled, as it is now in
-    this transaction (called by every path that settles a job, in its transaction)."""
+    this transaction (called by every path that settles a job, in its transaction). They
+    come in the feed after every payment of their job, whichever worker committed it."""
     ids = list(job_ids)
     if not ids:
         return
@@ -122,7 +137,8 @@ def record_job_transitions(conn: Connection, job_ids: Iterable[uuid.UUID]) -> No
     jobs = conn.execute(
         payout_jobs.select().where(j.id.in_(ids), j.status.in_(("completed", "failed")))
     ).mappings()
-    insert_events(conn, [(f"job.{job['status']}", job_data(job)) for job in jobs])
+    settled = [(f"job.{job['status']}", job_data(job)) for job in jobs]
+    insert_events(conn, settled, after_committed=True)
 
 
 # --- Reading the feed -----------------------------------------------------------------------
