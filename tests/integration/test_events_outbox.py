@@ -4,13 +4,18 @@ resolution) committed, on every pay path, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from payouts.services import challenges, jobs, users
 from payouts.storage import slices
+from payouts.storage.events import job_data
+from payouts.storage.tables import payout_jobs
+from tests.support.api import api_client, bearer
 from tests.support.events import all_events, assert_events_match_ledger, types_of
 from tests.support.faults import fail_inserts, heal
 from tests.support.jobs import failed_job
 from tests.support.scenario import staked_challenge, worker
+from tests.support.tokens import ADMIN_TOKEN
 
 
 class Rollback(Exception):
@@ -98,3 +103,26 @@ class TestRollback:
             assert len(all_events(conn)) == len(found)
         assert types_of(found)["payout.paid"] == len(stakes)
         assert types_of(found)["job.completed"] == 1
+
+
+class TestJobEventData:
+    def test_job_events_carry_the_status_endpoints_json(self, db, settings):
+        # A completed small job, a completed big job (slices) and a failed one: the event's
+        # data is the status endpoint's JSON, whichever dialect's statement built it.
+        small, _, _ = staked_challenge(db, [100, 250], [300])
+        big, _, _ = staked_challenge(db, [10 + n for n in range(30)], [500, 600])
+        with db.write() as conn:
+            challenges.resolve_many(conn, [(small, "challenger_won"), (big, "challenger_won")])
+        worker(db, settings, batch_size=8).run_until_idle()
+        failed_job(db, settings, winners=6)
+        with db.read() as conn:
+            settled = [e["data"] for e in all_events(conn) if e["type"].startswith("job.")]
+            rows = {str(job["id"]): job for job in conn.execute(select(payout_jobs)).mappings()}
+        assert sorted(d["status"] for d in settled) == ["completed", "completed", "failed"]
+        with api_client(settings, db) as client:
+            for data in settled:
+                assert data == job_data(rows[data["jobId"]])
+                status = client.get(
+                    f"/api/admin/payout-jobs/{data['jobId']}/status", headers=bearer(ADMIN_TOKEN)
+                ).json()
+                assert data == {key: status[key] for key in data}

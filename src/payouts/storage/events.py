@@ -126,16 +126,48 @@ def job_data(job: RowMapping) -> dict[str, Any]:
     }
 
 
+# PostgreSQL: the job.* events of the settled jobs among :job_ids in one statement, their
+# data built by the database (job_data's shape; a test holds the two equal), so settling a
+# batch of small jobs costs one round trip more, not a read, a round trip and JSON in Python.
+# iso_utc() in SQL: milliseconds, truncated as Python's isoformat does (colons escaped
+# from text()'s bind syntax).
+_ISO_UTC = r"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24\:MI\:SS.MS"Z"')"""
+_JOB_TRANSITIONS_POSTGRES = sql(f"""
+INSERT INTO events (type, tx, created_at, data)
+SELECT 'job.' || j.status, {PG_TX_AFTER_COMMITTED}, :now, json_build_object(
+    'jobId', CAST(j.id AS text),
+    'challengeId', j.challenge_id,
+    'kind', j.kind,
+    'status', j.status,
+    'totalWinners', j.total_winners,
+    'processedWinners', j.processed_winners,
+    'failedWinners', j.failed_winners,
+    'progressPercent', CASE WHEN j.total_winners > 0
+                            THEN 100 * j.processed_winners / j.total_winners ELSE 100 END,
+    'createdAt', {_ISO_UTC.format(column="j.created_at")},
+    'completedAt', {_ISO_UTC.format(column="j.completed_at")},
+    'error', j.error)
+FROM payout_jobs j
+WHERE j.id IN :job_ids AND j.status IN ('completed', 'failed')
+ORDER BY j.id
+""")
+
+
 def record_job_transitions(conn: Connection, job_ids: Iterable[uuid.UUID]) -> None:
     """job.completed / job.failed for each of these jobs that has settled, as it is now in
     this transaction (called by every path that settles a job, in its transaction). They
     come in the feed after every payment of their job, whichever worker committed it."""
-    ids = list(job_ids)
+    ids = sorted(set(job_ids))
     if not ids:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(_JOB_TRANSITIONS_POSTGRES, {"job_ids": ids, "now": utcnow()})
         return
     j = payout_jobs.c
     jobs = conn.execute(
-        payout_jobs.select().where(j.id.in_(ids), j.status.in_(("completed", "failed")))
+        payout_jobs.select()
+        .where(j.id.in_(ids), j.status.in_(("completed", "failed")))
+        .order_by(j.id)
     ).mappings()
     settled = [(f"job.{job['status']}", job_data(job)) for job in jobs]
     insert_events(conn, settled, after_committed=True)
