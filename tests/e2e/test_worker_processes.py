@@ -137,7 +137,7 @@ class TestChaos:
                 challenges.resolve(conn, cid, "challenger_won")
         env = payouts_env(database_url, batch_size=20, worker_interval_seconds=0.5)
         kills = _kill_workers_at_random_until_settled(
-            db, env, tmp_path / "workers.log", seed=2025, pause=(0.1, 0.5)
+            db, env, tmp_path / "workers.log", seed=2025, pause=(0.3, 0.9)
         )
         rows = _totals_processed_and_ledger_rows(db)
         assert len(rows) == 2_000
