@@ -207,9 +207,7 @@ class TestLateCommit:
             page = feed.read_page(conn, page.next.encode(), 10, None, WEEK)
         assert [e.data["n"] for e in page.events] == [1, 2]
 
-    def test_a_job_transition_comes_after_payments_committed_with_a_larger_id(
-        self, db, settings
-    ):
+    def test_a_job_transition_comes_after_payments_committed_with_a_larger_id(self, db, settings):
         # Two workers pay one job: the one holding the smaller transaction id completes it
         # after the other committed its payments. job.completed must still come last.
         cid = paid_job(db, settings)

@@ -20,7 +20,7 @@ from payouts.domain.errors import PayoutsError
 from payouts.services import processing
 from payouts.storage.database import Database
 from payouts.web import cookie
-from payouts.web.errors import status_of
+from payouts.web.statuses import status_of
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"

@@ -27,7 +27,7 @@ from payouts.services.audit import OK
 from payouts.services.monitoring import find_job
 from payouts.services.processing import PauseChange, ProcessingState
 from payouts.storage.clock import iso_utc
-from payouts.web.errors import status_of
+from payouts.web.statuses import status_of
 
 OptionalJob = Annotated[
     str | None,

@@ -16,8 +16,8 @@ from payouts.cli.common import EXIT_USAGE, audit_row, database, fail, print_json
 from payouts.domain.errors import PayoutsError
 from payouts.services import audit
 from payouts.services import challenges as challenge_service
-from payouts.web.errors import status_of
 from payouts.web.schemas import ResolutionsOut
+from payouts.web.statuses import status_of
 
 
 def register(app: typer.Typer) -> None:

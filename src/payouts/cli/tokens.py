@@ -20,7 +20,7 @@ from payouts.domain.durations import parse_duration
 from payouts.domain.errors import InvalidInput, PayoutsError
 from payouts.services import audit, tokens
 from payouts.storage.clock import as_utc, iso_utc, utcnow
-from payouts.web.errors import status_of
+from payouts.web.statuses import status_of
 
 TOKEN_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 # What a CLI action writes to the audit log as its status: the HTTP status the API would

@@ -25,7 +25,7 @@ from payouts.config import Settings
 from payouts.domain.errors import PayoutsError
 from payouts.services import audit, webhooks
 from payouts.storage.database import Database
-from payouts.web.errors import status_of
+from payouts.web.statuses import status_of
 
 webhooks_app = typer.Typer(
     help="Webhook endpoints: signed POSTs of the events (docs/events.md).", no_args_is_help=True

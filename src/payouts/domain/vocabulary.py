@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+# Users and challenges have 32-bit INTEGER ids: a larger number names nothing.
+MAX_ID = 2**31 - 1
+
 UserStatus = Literal["active", "frozen"]
 Side = Literal["challenger", "challenged"]
 ChallengeStatus = Literal["open", "resolved"]

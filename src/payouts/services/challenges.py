@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from payouts.domain.errors import Conflict, InvalidInput, NotFound
 from payouts.domain.jobs import SideTotals, plan_job
 from payouts.domain.staking import Player, Position, StakeItem, StakePlan, plan_stakes
-from payouts.domain.vocabulary import RESULTS
+from payouts.domain.vocabulary import MAX_ID, RESULTS
 from payouts.storage.clock import iso_utc, utcnow
 from payouts.storage.events import insert_events
 from payouts.storage.tables import challenges, payout_jobs, stakes, transactions, users
@@ -245,7 +245,6 @@ _INSERT_JOB = insert(payout_jobs)
 # compiling a VALUES list of every row's parameters each time.
 _INSERT_JOBS = insert(payout_jobs).returning(payout_jobs.c.id)
 MAX_RESULTS = 1000  # challenges resolved by one resolve_many
-_MAX_ID = 2**31 - 1  # challenges.id is an INTEGER: a larger id names no challenge
 
 
 def resolve(conn: Connection, challenge_id: int, result: str) -> Resolution:
@@ -282,7 +281,7 @@ def resolve_many(
     for index, (challenge_id, result) in enumerate(items):
         if result not in by_result:
             raise InvalidInput(f"{name(index)}: result must be one of {', '.join(RESULTS)}")
-        if not 1 <= challenge_id <= _MAX_ID:
+        if not 1 <= challenge_id <= MAX_ID:
             raise InvalidInput(f"{name(index)}: challenge {challenge_id} not found")
         if challenge_id in first_seen:
             raise InvalidInput(

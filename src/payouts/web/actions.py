@@ -23,7 +23,7 @@ from payouts.services import audit, idempotency, tokens
 from payouts.storage.database import Database
 from payouts.web.audit import client_of, describe
 from payouts.web.deps import LiveTokens, Principal, WorkNotifier, allowed, writer
-from payouts.web.errors import status_of
+from payouts.web.statuses import status_of
 
 IdempotencyKey = Annotated[
     str | None,

@@ -13,12 +13,11 @@ from starlette.concurrency import run_in_threadpool
 
 from payouts.config import Settings
 from payouts.domain.errors import Forbidden, NotFound, Unauthorized
+from payouts.domain.vocabulary import MAX_ID
 from payouts.services import tokens
 from payouts.storage.database import Database
 from payouts.web import cookie
 from payouts.web.token_use import TokenUse
-
-MAX_ID = 2**31 - 1
 
 
 class WorkNotifier(Protocol):

@@ -14,33 +14,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
-from payouts.domain.errors import (
-    Conflict,
-    Forbidden,
-    Gone,
-    InvalidInput,
-    NotFound,
-    PayoutsError,
-    Unauthorized,
-)
+from payouts.domain.errors import PayoutsError
 from payouts.storage.database import is_unwritable
+from payouts.web.statuses import status_of
 
 log = logging.getLogger("payouts.api")
 
-ERROR_STATUS: dict[type[PayoutsError], int] = {
-    Unauthorized: 401,
-    Forbidden: 403,
-    NotFound: 404,
-    Conflict: 409,
-    Gone: 410,
-    InvalidInput: 422,
-}
 RETRY_AFTER_SECONDS = 1
 UNWRITABLE_RETRY_AFTER_SECONDS = 30  # an operator has to free space: no point in sooner
-
-
-def status_of(error: PayoutsError) -> int:
-    return ERROR_STATUS.get(type(error), 400)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import RowMapping
 from payouts.domain.money import MAX_BALANCE, MAX_FEE_BPS, MAX_STAKE
 from payouts.domain.timing import JobTiming, Phase, phase_of
 from payouts.domain.vocabulary import (
+    MAX_ID,
     RESULTS,
     ChallengeStatus,
     EntryStatus,
@@ -23,7 +24,6 @@ from payouts.domain.vocabulary import (
 )
 from payouts.services.challenges import MAX_RESULTS, Resolution
 from payouts.storage.clock import iso_utc
-from payouts.web.deps import MAX_ID
 
 
 class Body(BaseModel):
