@@ -62,13 +62,6 @@ FINDINGS: dict[tuple[str, str], str] = {
         " (job_id, id) index of payout_entries measured +3-5% with 2 workers; kept, because"
         " listing a big job's entries by id needs it."
     ),
-    ("3. Resolve latency", "sqlite"): (
-        "The writers of one process queue on a lock of their own for SQLite's one write lock,"
-        " and the worker steps aside while a request of its process waits; a resolve from"
-        " another process polls for the lock. A p99 over 50 ms that remains comes from single"
-        " slow requests while four processes (server, worker, load generator, database) share"
-        " 2 cores; where resolve latency under load matters, use PostgreSQL."
-    ),
     ("5. Status endpoint", "sqlite"): (
         "Closed loop is a throughput test: by Little's law latency = pollers / rate, and one"
         " `payouts serve` process answers several hundred status requests a second here (2"
@@ -88,6 +81,42 @@ FINDINGS: dict[tuple[str, str], str] = {
 }
 
 
+MERGED_AT = "aee1c98, events, pause, console and safety merged, 2026-12-03"
+
+# Diagnosed again after issues 11, 13 and 14 landed on the issue 10 engine.
+MERGED_FINDINGS: dict[tuple[str, str], str] = {
+    ("2. Match day", "postgres"): (
+        "py-spy on a burst (serve plus 2 workers, 6 clients and 1 staking): the server spends"
+        " about two thirds of its samples waiting on PostgreSQL round trips. A keyed resolve"
+        " is about 10 of them (begin, key claim, savepoint, resolve, job insert, the"
+        " challenge.resolved event, release, stored response, audit row, commit), on 2 cores"
+        " shared with the two workers, whose backends settle the burst's jobs meanwhile. The"
+        " workers' job.completed events took 26% of their samples (read back, JSON in"
+        " Python, a second round trip); one INSERT ... SELECT now builds them (small-job"
+        " settle +12%), which did not move the burst measurably. Next: fewer round trips per"
+        " keyed resolve (the savepoint, the separate event insert)."
+    ),
+    ("2. Match day", "sqlite"): (
+        "At the target within the spread of runs (281-302 resolves/s; 304 and 390/s in"
+        " earlier runs on a quieter machine): one `payouts serve` process answers the"
+        " requests and pays the jobs, on 2 cores shared with the load generator. Not"
+        " profiled again since issue 10 (see the profiles' conclusions)."
+    ),
+    ("3. Resolve latency", "sqlite"): (
+        "The slow resolve is the first one sent after the background job starts paying."
+        " strace on the server showed that request's WAL fdatasync taking 73-109 ms (0.1 ms"
+        " on an idle disk) while the worker's first checkpoints after the big plan go to"
+        " disk. wal_autocheckpoint at 100, 200, 1,000 or 5,000 pages, with or without"
+        " checkpoints in the server, did not remove it (5,000 cost about 7% of big-job"
+        " speed). The quick mode takes 3 to 10 resolves per size, so that one request is"
+        " the run's p99; the other resolves take 2-10 ms."
+    ),
+}
+
+
 def finding(section: str, backend: str) -> str | None:
+    text = MERGED_FINDINGS.get((section, backend))
+    if text:
+        return f"{text} (Diagnosed at {MERGED_AT}.)"
     text = FINDINGS.get((section, backend))
     return f"{text} (Diagnosed at {DIAGNOSED_AT}.)" if text else None
