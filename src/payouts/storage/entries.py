@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, select, update
 
 from payouts.storage.clock import utcnow
-from payouts.storage.events import events_from_ledger, ledger_mark
+from payouts.storage.events import PAID_EVENTS_POSTGRES, events_from_ledger, ledger_mark
 from payouts.storage.progress import LEDGER_TYPE, JobBatch, record_progress
 from payouts.storage.sql import sql
 from payouts.storage.tables import payout_entries
@@ -70,7 +70,7 @@ def pay_pending_entries(
 # SKIP LOCKED: workers share a job's pending entries without waiting on each other. Users
 # are locked in id order before any balance changes (no deadlock with other batches), and
 # `status = 'active'` is checked under that lock: a frozen user fails the entry again.
-_PAY_PENDING_POSTGRES = sql("""
+_PAY_PENDING_POSTGRES = sql(f"""
 WITH claimed AS (
     SELECT id, user_id, amount FROM payout_entries
     WHERE job_id = :job_id AND status = 'pending' AND id > :after_id
@@ -93,14 +93,7 @@ WITH claimed AS (
     INSERT INTO transactions (user_id, type, amount, challenge_id, payout_entry_id, created_at)
     SELECT user_id, :ledger_type, amount, :challenge_id, entry_id, now() FROM credited
     RETURNING id, type
-), paid_events AS (
-    -- the outbox: one event per ledger row, in this statement (docs/events.md)
-    INSERT INTO events (type, tx, created_at, transaction_id)
-    SELECT CASE type WHEN 'challenge_payout' THEN 'payout.paid' ELSE 'refund.paid' END,
-           (SELECT CAST(CAST(pg_current_xact_id() AS text) AS bigint)), now(), id
-    FROM ledger
-    ORDER BY id
-), marked AS (
+), {PAID_EVENTS_POSTGRES}, marked AS (
     UPDATE payout_entries e
     SET status = CASE WHEN e.id IN (SELECT entry_id FROM credited)
                       THEN 'completed' ELSE 'failed' END,

@@ -76,18 +76,28 @@ def insert_events(
     )
 
 
-# --- Money events on SQLite -----------------------------------------------------------------
+# --- Money events -----------------------------------------------------------------------------
 #
-# The pay paths' PostgreSQL statements write their events themselves (a CTE over the ledger
-# rows they insert). On SQLite, under the one write lock, the ledger rows a batch wrote are
-# exactly those above the ledger's highest id before it: one more INSERT ... SELECT.
+# One event per payout or refund ledger row; the event's data is read from that row.
+_MONEY_EVENT_TYPE = "CASE type WHEN 'challenge_payout' THEN 'payout.paid' ELSE 'refund.paid' END"
 
+# PostgreSQL: each pay statement (slices.py, small_jobs.py, entries.py) writes its events
+# itself, with this CTE over its `ledger` CTE's RETURNING id, type.
+PAID_EVENTS_POSTGRES = f"""paid_events AS (
+    -- the outbox: one event per ledger row, in this statement (docs/events.md)
+    INSERT INTO events (type, tx, created_at, transaction_id)
+    SELECT {_MONEY_EVENT_TYPE}, (SELECT {PG_TX}), now(), id
+    FROM ledger
+    ORDER BY id
+)"""
+
+# SQLite: under the one write lock, the ledger rows a batch wrote are exactly those above the
+# ledger's highest id before it: one more INSERT ... SELECT.
 _LEDGER_MARK = sql("SELECT COALESCE(max(id), 0) FROM transactions")
 
-_EVENTS_FROM_LEDGER_SQLITE = sql("""
+_EVENTS_FROM_LEDGER_SQLITE = sql(f"""
 INSERT INTO events (type, tx, created_at, transaction_id)
-SELECT CASE type WHEN 'challenge_payout' THEN 'payout.paid' ELSE 'refund.paid' END, NULL,
-       created_at, id
+SELECT {_MONEY_EVENT_TYPE}, NULL, created_at, id
 FROM transactions
 WHERE id > :ledger_before AND payout_entry_id IS NOT NULL
 ORDER BY id

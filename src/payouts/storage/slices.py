@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, insert
 
 from payouts.storage.clock import utcnow
-from payouts.storage.events import events_from_ledger, ledger_mark
+from payouts.storage.events import PAID_EVENTS_POSTGRES, events_from_ledger, ledger_mark
 from payouts.storage.progress import (
     LEDGER_TYPE,
     JobBatch,
@@ -121,7 +121,7 @@ def claim_slice(conn: Connection) -> ClaimedSlice | None:
 # re-checks `status = 'active'` under the lock: a user frozen meanwhile is not credited.
 # The job's counters are updated last, under its row lock, so concurrent slices of one job
 # add up exactly.
-PAY_SLICE_POSTGRES = sql("""
+PAY_SLICE_POSTGRES = sql(f"""
 WITH slice AS (
     SELECT id, job_id, first_user_id, last_user_id FROM payout_slices
     WHERE id = COALESCE(CAST(:slice_id AS bigint),
@@ -194,14 +194,7 @@ WITH slice AS (
     CROSS JOIN job j
     WHERE e.status = 'completed'
     RETURNING id, type
-), paid_events AS (
-    -- the outbox: one event per ledger row, in this statement (docs/events.md)
-    INSERT INTO events (type, tx, created_at, transaction_id)
-    SELECT CASE type WHEN 'challenge_payout' THEN 'payout.paid' ELSE 'refund.paid' END,
-           (SELECT CAST(CAST(pg_current_xact_id() AS text) AS bigint)), now(), id
-    FROM ledger
-    ORDER BY id
-), paid_slice AS (
+), {PAID_EVENTS_POSTGRES}, paid_slice AS (
     DELETE FROM payout_slices WHERE id IN (SELECT slice_id FROM job)
 ), tally AS (
     SELECT count(*) FILTER (WHERE status = 'completed') AS paid,

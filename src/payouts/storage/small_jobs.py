@@ -27,7 +27,7 @@ from collections import defaultdict
 from sqlalchemy import Connection
 
 from payouts.storage.clock import utcnow
-from payouts.storage.events import events_from_ledger, ledger_mark
+from payouts.storage.events import PAID_EVENTS_POSTGRES, events_from_ledger, ledger_mark
 from payouts.storage.planning import UnplannedJob
 from payouts.storage.progress import JobBatch, explain_failures
 from payouts.storage.sql import sql
@@ -90,7 +90,7 @@ LIMIT :max_jobs
 FOR UPDATE SKIP LOCKED
 """)
 
-_SETTLE_POSTGRES = sql("""
+_SETTLE_POSTGRES = sql(f"""
 WITH claimed AS (
     SELECT id, challenge_id, kind, winning_side, winner_pool, winning_total, total_winners,
            triggered_at, created_at
@@ -165,14 +165,7 @@ WITH claimed AS (
     JOIN picked p ON p.id = e.job_id
     WHERE e.status = 'completed'
     RETURNING id, type
-), paid_events AS (
-    -- the outbox: one event per ledger row, in this statement (docs/events.md)
-    INSERT INTO events (type, tx, created_at, transaction_id)
-    SELECT CASE type WHEN 'challenge_payout' THEN 'payout.paid' ELSE 'refund.paid' END,
-           (SELECT CAST(CAST(pg_current_xact_id() AS text) AS bigint)), now(), id
-    FROM ledger
-    ORDER BY id
-), tally AS (
+), {PAID_EVENTS_POSTGRES}, tally AS (
     SELECT job_id,
            count(*) FILTER (WHERE status = 'completed') AS paid,
            count(*) FILTER (WHERE status = 'failed') AS failed,
