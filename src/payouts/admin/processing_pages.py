@@ -7,9 +7,11 @@ action's own transaction as ui_pause_processing / ui_resume_processing, like the
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
+from sqlalchemy import Connection
 from starlette.responses import Response
 
 from payouts.admin.rendering import AdminRoute, redirect, render
@@ -56,6 +58,21 @@ def _back(job_id: uuid.UUID | None) -> str:
     return f"{PAGE}?job={job_id}" if job_id else PAGE
 
 
+def _switch(
+    request: Request,
+    db: Db,
+    session: Session,
+    job_id: uuid.UUID | None,
+    audit_action: str,
+    change: Callable[[Connection], processing.PauseChange],
+) -> processing.PauseChange:
+    """A pause or resume in its audited transaction (ui_pause_processing / ...)."""
+    target = processing.audit_target(job_id)
+    action = AdminAction(request, db, session.principal)
+    with action.write(status=303, audit_as=AuditAs(audit_action, [target])) as conn:
+        return change(conn)
+
+
 @router.post("/pause", name="pause_processing")
 def pause(
     request: Request,
@@ -64,10 +81,15 @@ def pause(
     job: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     job_id = _job(job)
-    target = f"job_id={job_id}" if job_id else "everything"
-    action = AdminAction(request, db, session.principal)
-    with action.write(status=303, audit_as=AuditAs("ui_pause_processing", [target])) as conn:
-        change = processing.pause(conn, job_id, session.principal.name)
+    by = session.principal.name
+    change = _switch(
+        request,
+        db,
+        session,
+        job_id,
+        "ui_pause_processing",
+        lambda conn: processing.pause(conn, job_id, by),
+    )
     return redirect(_back(job_id), change.message)
 
 
@@ -80,9 +102,13 @@ def resume(
     job: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     job_id = _job(job)
-    target = f"job_id={job_id}" if job_id else "everything"
-    action = AdminAction(request, db, session.principal)
-    with action.write(status=303, audit_as=AuditAs("ui_resume_processing", [target])) as conn:
-        change = processing.resume(conn, job_id)
+    change = _switch(
+        request,
+        db,
+        session,
+        job_id,
+        "ui_resume_processing",
+        lambda conn: processing.resume(conn, job_id),
+    )
     wake.notify()
     return redirect(_back(job_id), change.message)

@@ -106,4 +106,4 @@ def _job(body: PauseIn | None) -> uuid.UUID | None:
 
 
 def _target(body: PauseIn | None) -> str:
-    return "everything" if body is None or body.job_id is None else f"job_id={body.job_id}"
+    return processing.audit_target(None if body is None else body.job_id)

@@ -72,12 +72,12 @@ def resume(job: OptionalJob = None, as_json: JsonOpt = False) -> None:
 
 def _act(action: str, job: str | None, as_json: bool) -> None:
     db = existing_database()
-    target = "everything" if job is None else f"job_id={job[:64]}"
+    target = processing.audit_target(None if job is None else job[:64])
     try:
         try:
             with db.write() as conn:
                 job_id = None if job is None else find_job(conn, job)["id"]
-                target = "everything" if job_id is None else f"job_id={job_id}"
+                target = processing.audit_target(job_id)
                 if action == "pause_processing":
                     change = processing.pause(conn, job_id, cli_actor())
                 else:

@@ -48,6 +48,11 @@ def state(conn: Connection) -> ProcessingState:
     return ProcessingState(everything, [p for p in found if p.job_id is not None])
 
 
+def audit_target(job: object | None) -> str:
+    """The audit log's target of a pause or resume: one job (its id as given) or everything."""
+    return "everything" if job is None else f"job_id={job}"
+
+
 def _what(job_id: uuid.UUID | None) -> str:
     return "processing of every payout job" if job_id is None else f"payout job {job_id}"
 
